@@ -1,0 +1,3 @@
+//! One module per subcommand of the `opstack-operator` binary.
+
+pub mod crds;

@@ -1,0 +1,3 @@
+//! The operator library: CLI commands, plugin runtime, controllers.
+
+pub mod cli;
