@@ -1,3 +1,4 @@
 //! The operator library: CLI commands, plugin runtime, controllers.
 
 pub mod cli;
+pub mod runtime;

@@ -1,3 +1,4 @@
 //! One module per subcommand of the `opstack-operator` binary.
 
 pub mod crds;
+pub mod plugin;

@@ -1,0 +1,601 @@
+//! The plugin runtime: loads WebAssembly component plugins and calls them in a sandbox.
+//!
+//! Shape: one [`Runtime`] (one wasmtime `Engine`, one epoch ticker, a few worker threads) per
+//! process; one [`Plugin`] per plugin digest (compiled once, pre-instantiated once); one fresh
+//! `Store` per call, dropped after the call, whatever happened in it.
+//!
+//! Every failure is an [`Error`]; nothing a plugin does can panic or abort the host.
+//!
+//! ```no_run
+//! use opstack_operator::runtime::{Runtime, RuntimeConfig};
+//! # fn demo(wasm: &[u8], input: &opstack_operator::runtime::RenderInput) -> Result<(), opstack_operator::runtime::Error> {
+//! let runtime = Runtime::new(RuntimeConfig::default())?;
+//! let plugin = runtime.load(wasm)?;               // compile, check imports, call `info`
+//! let rendered = plugin.render(input)?;            // fresh sandbox per call
+//! println!("{}", String::from_utf8_lossy(&rendered.canonical_json()));
+//! # Ok(()) }
+//! ```
+
+mod bindings;
+mod cache;
+mod contract;
+mod error;
+mod imports;
+mod output;
+mod pool;
+mod sandbox;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Config, Engine};
+
+pub use bindings::types::{
+    CheckInput, CheckOutput, ContractAddress, Endpoint, NamedObject, NetworkContext, PluginError,
+    PluginInfo, RenderInput, RenderOutput, ResolvedReference, Role, Violation,
+};
+pub use cache::{ArtifactCache, sha256_hex};
+pub use contract::{CONTRACT_VERSION, check_contract};
+pub use error::Error;
+pub use imports::{ALLOWED_IMPORTS, check_imports};
+pub use output::{OutputLimits, Rendered, check_render_output};
+pub use pool::WORKER_STACK_BYTES;
+
+use bindings::policy::PolicyPre;
+use bindings::renderer::RendererPre;
+use sandbox::State;
+
+/// Limits applied to every plugin and every call. Defaults are those of `security.md`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Wall-clock time per call, instantiation included.
+    pub deadline: Duration,
+    /// Linear memory per store.
+    pub memory_bytes: usize,
+    /// Elements per table.
+    pub table_elements: usize,
+    /// Instances, tables and linear memories per store (a Rust component needs 1-2 of each).
+    pub instances: usize,
+    pub tables: usize,
+    pub memories: usize,
+    /// Fuel per call, if metering is wanted (deterministic cut-off, ~+40% call time).
+    pub fuel: Option<u64>,
+    /// Size of the plugin's `.wasm` (it must fit a ConfigMap).
+    pub module_bytes: usize,
+    /// Bytes of guest stderr kept (panic messages); writing more traps the guest.
+    pub stderr_bytes: usize,
+    pub output: OutputLimits,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            deadline: Duration::from_secs(1),
+            memory_bytes: 64 << 20,
+            table_elements: 100_000,
+            instances: 16,
+            tables: 16,
+            memories: 4,
+            fuel: None,
+            module_bytes: 1 << 20,
+            stderr_bytes: 16 << 10,
+            output: OutputLimits::default(),
+        }
+    }
+}
+
+/// How to build a [`Runtime`].
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    pub limits: Limits,
+    /// Private directory for precompiled plugins; `None` compiles on every start.
+    pub cache_dir: Option<PathBuf>,
+    /// Calls that may run at once (worker threads).
+    pub workers: usize,
+    /// Granularity of the deadline: a call is stopped between `deadline` and `deadline + epoch_tick`.
+    pub epoch_tick: Duration,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            limits: Limits::default(),
+            cache_dir: None,
+            workers: thread::available_parallelism().map_or(2, |n| n.get()),
+            epoch_tick: Duration::from_millis(10),
+        }
+    }
+}
+
+/// The process-wide plugin runtime. Cheap to clone.
+#[derive(Clone)]
+pub struct Runtime {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    exec: Arc<Exec>,
+    linker: Linker<State>,
+    cache: Option<ArtifactCache>,
+    plugins: Mutex<HashMap<String, Plugin>>,
+}
+
+/// What a call needs; plugins hold it, so it must not hold plugins.
+struct Exec {
+    engine: Engine,
+    limits: Limits,
+    ticks: u64,
+    pool: pool::Pool,
+}
+
+/// A loaded, checked plugin. Cheap to clone; calls may run concurrently.
+#[derive(Clone)]
+pub struct Plugin {
+    inner: Arc<PluginInner>,
+}
+
+struct PluginInner {
+    exec: Arc<Exec>,
+    sha256: String,
+    size: usize,
+    imports: Vec<String>,
+    info: PluginInfo,
+    exports: Exports,
+}
+
+#[derive(Clone)]
+enum Exports {
+    Renderer(RendererPre<State>),
+    Policy(PolicyPre<State>),
+}
+
+impl Exports {
+    fn role(&self) -> Role {
+        match self {
+            Exports::Renderer(_) => Role::Renderer,
+            Exports::Policy(_) => Role::Policy,
+        }
+    }
+}
+
+impl Runtime {
+    /// Creates the engine, the epoch ticker and the worker threads.
+    pub fn new(config: RuntimeConfig) -> Result<Self, Error> {
+        let engine = Engine::new(&engine_config(&config.limits)).map_err(|e| Error::Host {
+            message: format!("cannot create the wasm engine: {e:#}"),
+        })?;
+        start_ticker(&engine, config.epoch_tick)?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| Error::Host {
+            message: format!("cannot link WASI: {e:#}"),
+        })?;
+        let cache = config
+            .cache_dir
+            .as_deref()
+            .map(|dir| ArtifactCache::open(dir, &engine))
+            .transpose()?;
+        let ticks = deadline_ticks(config.limits.deadline, config.epoch_tick);
+        let exec = Exec {
+            engine,
+            limits: config.limits,
+            ticks,
+            pool: pool::Pool::new(config.workers)?,
+        };
+        Ok(Runtime {
+            shared: Arc::new(Shared {
+                exec: Arc::new(exec),
+                linker,
+                cache,
+                plugins: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+
+    /// The limits every call runs under.
+    pub fn limits(&self) -> &Limits {
+        &self.shared.exec.limits
+    }
+
+    /// Loads a plugin: checks size and format, compiles it (or takes it from the disk cache),
+    /// checks its imports against the allow-list and its exports against the contract, then
+    /// calls `info` and checks the contract version. Loading the same bytes twice returns the
+    /// same plugin without compiling again.
+    pub fn load(&self, wasm: &[u8]) -> Result<Plugin, Error> {
+        let limits = &self.shared.exec.limits;
+        if wasm.len() > limits.module_bytes {
+            return Err(Error::ModuleTooLarge {
+                size: wasm.len(),
+                limit: limits.module_bytes,
+            });
+        }
+        let sha256 = sha256_hex(wasm);
+        if let Some(plugin) = self.cached(&sha256) {
+            return Ok(plugin);
+        }
+        check_component_header(wasm)?;
+        let component = self.compile(&sha256, wasm)?;
+        let plugin = self.prepare(component, sha256.clone(), wasm.len())?;
+        let mut plugins = self
+            .shared
+            .plugins
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        Ok(plugins.entry(sha256).or_insert(plugin).clone())
+    }
+
+    /// Loads a plugin from a file. See [`Runtime::load`].
+    pub fn load_file(&self, path: &std::path::Path) -> Result<Plugin, Error> {
+        let wasm = std::fs::read(path).map_err(|e| Error::InvalidModule {
+            message: format!("cannot read {}: {e}", path.display()),
+        })?;
+        self.load(&wasm)
+    }
+
+    fn cached(&self, sha256: &str) -> Option<Plugin> {
+        self.shared
+            .plugins
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(sha256)
+            .cloned()
+    }
+
+    fn compile(&self, sha256: &str, wasm: &[u8]) -> Result<Component, Error> {
+        let engine = &self.shared.exec.engine;
+        match &self.shared.cache {
+            Some(cache) => cache
+                .load_or_compile(engine, sha256, wasm)
+                .map(|(component, _)| component),
+            None => Component::new(engine, wasm).map_err(|e| Error::InvalidModule {
+                message: format!("{e:#}"),
+            }),
+        }
+    }
+
+    fn prepare(&self, component: Component, sha256: String, size: usize) -> Result<Plugin, Error> {
+        let exec = &self.shared.exec;
+        let imports: Vec<String> = component
+            .component_type()
+            .imports(&exec.engine)
+            .map(|(name, _)| name.to_owned())
+            .collect();
+        check_imports(imports.iter().map(String::as_str))?;
+        let pre = self
+            .shared
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| Error::NotAPlugin {
+                message: format!("{e:#}"),
+            })?;
+        let exports = match RendererPre::new(pre.clone()) {
+            Ok(renderer) => Exports::Renderer(renderer),
+            Err(as_renderer) => match PolicyPre::new(pre) {
+                Ok(policy) => Exports::Policy(policy),
+                Err(as_policy) => {
+                    return Err(Error::NotAPlugin {
+                        message: format!(
+                            "as a renderer: {as_renderer:#}; as a policy: {as_policy:#}"
+                        ),
+                    });
+                }
+            },
+        };
+        let info = {
+            let (exec, exports) = (Arc::clone(exec), exports.clone());
+            exec.clone().pool.run(move || exec.info(&exports))?
+        };
+        check_info(&info, exports.role())?;
+        Ok(Plugin {
+            inner: Arc::new(PluginInner {
+                exec: Arc::clone(exec),
+                sha256,
+                size,
+                imports,
+                info,
+                exports,
+            }),
+        })
+    }
+}
+
+impl Plugin {
+    /// What the plugin said about itself at load time.
+    pub fn info(&self) -> &PluginInfo {
+        &self.inner.info
+    }
+
+    /// Lowercase hex sha256 of the plugin's bytes.
+    pub fn sha256(&self) -> &str {
+        &self.inner.sha256
+    }
+
+    /// Size of the plugin's `.wasm`, in bytes.
+    pub fn size(&self) -> usize {
+        self.inner.size
+    }
+
+    /// The interfaces the component imports (all on the allow-list, or it would not have loaded).
+    pub fn imports(&self) -> &[String] {
+        &self.inner.imports
+    }
+
+    /// Renders on a worker thread in a fresh sandbox. Blocks; from async code, call it inside
+    /// `spawn_blocking`.
+    pub fn render(&self, input: &RenderInput) -> Result<Rendered, Error> {
+        let (plugin, input) = (self.clone(), input.clone());
+        self.inner
+            .exec
+            .pool
+            .run(move || plugin.render_on_current_thread(&input))
+    }
+
+    /// Renders on the calling thread. The thread must have a native stack well above the wasm
+    /// stack limit (512 KiB), or a deeply recursing plugin can abort the process; the workers
+    /// behind [`Plugin::render`] have [`WORKER_STACK_BYTES`]. For benchmarks and such workers.
+    pub fn render_on_current_thread(&self, input: &RenderInput) -> Result<Rendered, Error> {
+        let Exports::Renderer(pre) = &self.inner.exports else {
+            return Err(Error::WrongRole {
+                role: "policy",
+                call: "render",
+            });
+        };
+        let exec = &self.inner.exec;
+        let out = exec.call(|store| {
+            pre.instantiate(&mut *store)?
+                .call_render(&mut *store, input)
+        })?;
+        let out = out.map_err(plugin_error)?;
+        check_render_output(out.objects, out.warnings, &exec.limits.output)
+    }
+
+    /// Runs the plugin's own input checks; `Ok` carries warnings.
+    pub fn validate(&self, input: &RenderInput) -> Result<Vec<String>, Error> {
+        let Exports::Renderer(pre) = &self.inner.exports else {
+            return Err(Error::WrongRole {
+                role: "policy",
+                call: "validate",
+            });
+        };
+        let (pre, exec, input) = (pre.clone(), Arc::clone(&self.inner.exec), input.clone());
+        self.inner.exec.pool.run(move || {
+            let warnings = exec
+                .call(|store| {
+                    pre.instantiate(&mut *store)?
+                        .call_validate(&mut *store, &input)
+                })?
+                .map_err(plugin_error)?;
+            output::check_counts_and_sizes(&[], &warnings, &exec.limits.output)?;
+            Ok(warnings)
+        })
+    }
+
+    /// Runs a policy plugin over rendered objects.
+    pub fn check(&self, input: &CheckInput) -> Result<CheckOutput, Error> {
+        let Exports::Policy(pre) = &self.inner.exports else {
+            return Err(Error::WrongRole {
+                role: "renderer",
+                call: "check",
+            });
+        };
+        let (pre, exec, input) = (pre.clone(), Arc::clone(&self.inner.exec), input.clone());
+        self.inner.exec.pool.run(move || {
+            let out = exec
+                .call(|store| {
+                    pre.instantiate(&mut *store)?
+                        .call_check(&mut *store, &input)
+                })?
+                .map_err(plugin_error)?;
+            let as_text: Vec<String> = out
+                .violations
+                .iter()
+                .map(|v| format!("{}{}{}", v.object, v.rule, v.message))
+                .collect();
+            output::check_counts_and_sizes(&as_text, &out.warnings, &exec.limits.output)?;
+            Ok(out)
+        })
+    }
+}
+
+impl Exec {
+    /// One call in one fresh store; the store (and the guest's memory) is gone on return.
+    fn call<R>(
+        &self,
+        f: impl FnOnce(&mut wasmtime::Store<State>) -> wasmtime::Result<R>,
+    ) -> Result<R, Error> {
+        let (mut store, stderr) = sandbox::new_store(&self.engine, &self.limits, self.ticks);
+        f(&mut store).map_err(|error| {
+            let stderr = stderr.contents();
+            error::classify(error::CallFailure {
+                error: &error,
+                deadline: self.limits.deadline,
+                fuel: self.limits.fuel,
+                stderr: &String::from_utf8_lossy(&stderr),
+            })
+        })
+    }
+
+    fn info(&self, exports: &Exports) -> Result<PluginInfo, Error> {
+        match exports {
+            Exports::Renderer(pre) => {
+                self.call(|store| pre.instantiate(&mut *store)?.call_info(&mut *store))
+            }
+            Exports::Policy(pre) => {
+                self.call(|store| pre.instantiate(&mut *store)?.call_info(&mut *store))
+            }
+        }
+    }
+}
+
+fn plugin_error(error: PluginError) -> Error {
+    match error {
+        PluginError::Invalid(problems) => Error::Invalid(problems),
+        PluginError::Internal(message) => Error::Internal(message),
+    }
+}
+
+fn engine_config(limits: &Limits) -> Config {
+    let mut config = Config::new();
+    config.epoch_interruption(true);
+    config.consume_fuel(limits.fuel.is_some());
+    config.max_wasm_stack(512 << 10);
+    // Same input, same bytes, on any CPU.
+    config.cranelift_nan_canonicalization(true);
+    config
+}
+
+/// Ticks of `tick` to wait so that the deadline never fires early: the first tick arrives
+/// anywhere within one tick of the start, hence the extra one.
+fn deadline_ticks(deadline: Duration, tick: Duration) -> u64 {
+    let tick = tick.as_nanos().max(1);
+    (deadline.as_nanos().div_ceil(tick) as u64).saturating_add(1)
+}
+
+fn start_ticker(engine: &Engine, tick: Duration) -> Result<(), Error> {
+    let engine = engine.weak();
+    thread::Builder::new()
+        .name("plugin-epoch".into())
+        .spawn(move || {
+            // Holding only a weak reference lets the engine go when the runtime does.
+            while let Some(engine) = engine.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                thread::sleep(tick);
+            }
+        })
+        .map(drop)
+        .map_err(|e| Error::Host {
+            message: format!("cannot start the epoch ticker: {e}"),
+        })
+}
+
+/// Plugins arrive as `.wasm` components. Core modules, text and precompiled artifacts are
+/// refused here with a message that says what to do.
+fn check_component_header(wasm: &[u8]) -> Result<(), Error> {
+    const MAGIC: &[u8] = b"\0asm";
+    const COMPONENT: [u8; 4] = [0x0d, 0x00, 0x01, 0x00];
+    if wasm.len() < 8 || &wasm[..4] != MAGIC {
+        if Engine::detect_precompiled(wasm).is_some() || wasm.starts_with(b"\x7fELF") {
+            return Err(Error::InvalidModule {
+                message: "precompiled artifacts are never loaded from outside; provide the .wasm"
+                    .into(),
+            });
+        }
+        return Err(Error::InvalidModule {
+            message: "not a WebAssembly binary (no \\0asm header)".into(),
+        });
+    }
+    if wasm[4..8] != COMPONENT {
+        return Err(Error::InvalidModule {
+            message:
+                "a core WebAssembly module, not a component; build with `--target wasm32-wasip2`"
+                    .into(),
+        });
+    }
+    Ok(())
+}
+
+fn check_info(info: &PluginInfo, exported: Role) -> Result<(), Error> {
+    check_contract(&info.contract_version)?;
+    let invalid = |message: String| Err(Error::InvalidInfo { message });
+    if info.name.trim().is_empty() {
+        return invalid("empty name".into());
+    }
+    if info.kinds.is_empty() || info.kinds.iter().any(|k| k.trim().is_empty()) {
+        return invalid(format!(
+            "kinds must be a non-empty list of kind names, got {:?}",
+            info.kinds
+        ));
+    }
+    if info.role != exported {
+        return invalid(format!(
+            "declares role {:?} but exports the {:?} world",
+            info.role, exported
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deadline_never_fires_early_and_at_most_one_tick_late() {
+        assert_eq!(
+            deadline_ticks(Duration::from_secs(1), Duration::from_millis(10)),
+            101
+        );
+        assert_eq!(
+            deadline_ticks(Duration::from_millis(15), Duration::from_millis(10)),
+            3
+        );
+    }
+
+    #[test]
+    fn non_components_are_refused_with_a_hint() {
+        let core_module = b"\0asm\x01\x00\x00\x00";
+        let Err(Error::InvalidModule { message }) = check_component_header(core_module) else {
+            panic!()
+        };
+        assert!(message.contains("wasm32-wasip2"), "{message}");
+        assert!(check_component_header(b"hello world").is_err());
+        assert!(check_component_header(b"").is_err());
+        assert!(check_component_header(b"\0asm\x0d\x00\x01\x00").is_ok());
+    }
+
+    fn info() -> PluginInfo {
+        PluginInfo {
+            name: "op-node".into(),
+            version: "0.1.0".into(),
+            kinds: vec!["OpNode".into()],
+            role: Role::Renderer,
+            contract_version: CONTRACT_VERSION.into(),
+        }
+    }
+
+    #[test]
+    fn info_with_matching_role_and_contract_is_accepted() {
+        assert_eq!(check_info(&info(), Role::Renderer), Ok(()));
+    }
+
+    #[test]
+    fn info_with_another_contract_major_is_incompatible() {
+        let info = PluginInfo {
+            contract_version: "1.0.0".into(),
+            ..info()
+        };
+        assert_eq!(
+            check_info(&info, Role::Renderer).unwrap_err().reason(),
+            "IncompatibleContract"
+        );
+    }
+
+    #[test]
+    fn info_without_kinds_or_with_a_wrong_role_is_invalid() {
+        assert!(
+            check_info(
+                &PluginInfo {
+                    kinds: vec![],
+                    ..info()
+                },
+                Role::Renderer
+            )
+            .is_err()
+        );
+        assert!(
+            check_info(
+                &PluginInfo {
+                    name: " ".into(),
+                    ..info()
+                },
+                Role::Renderer
+            )
+            .is_err()
+        );
+        assert!(check_info(&info(), Role::Policy).is_err());
+    }
+}
