@@ -118,7 +118,7 @@ fn forbidden_import_is_refused_at_load() {
     let Error::ForbiddenImport { import } = &err else {
         panic!("expected ForbiddenImport, got {err:?}")
     };
-    assert!(import.starts_with("wasi:filesystem/"), "{import}");
+    assert!(import.contains("wasi:filesystem/"), "{import}");
 }
 
 #[test]

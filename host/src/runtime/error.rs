@@ -16,8 +16,10 @@ pub enum Error {
     #[error("plugin is {size} bytes, more than the limit of {limit} bytes")]
     ModuleTooLarge { size: usize, limit: usize },
 
-    /// The component imports an interface the host does not offer.
-    #[error("plugin imports `{import}`, which the host does not offer to plugins")]
+    /// The component imports interfaces the host does not offer (all of them, comma-separated).
+    #[error(
+        "plugin imports {import}, which the host does not offer to plugins (allowed: wasi:io, wasi:cli, wasi:random 0.2.x)"
+    )]
     ForbiddenImport { import: String },
 
     /// The component does not export the functions of a renderer or policy world.

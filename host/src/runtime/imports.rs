@@ -37,16 +37,16 @@ pub const ALLOWED_IMPORTS: &[&str] = &[
 /// The WASI version line the host links (wasmtime-wasi 48 implements 0.2.x).
 const WASI_VERSION_PREFIX: &str = "0.2.";
 
-/// Returns the first import that is not on the allow-list.
+/// Refuses the component if any import is not on the allow-list, naming all of them.
 pub fn check_imports<'a>(imports: impl IntoIterator<Item = &'a str>) -> Result<(), Error> {
-    for import in imports {
-        if !is_allowed(import) {
-            return Err(Error::ForbiddenImport {
-                import: import.to_owned(),
-            });
-        }
+    let forbidden: Vec<&str> = imports.into_iter().filter(|i| !is_allowed(i)).collect();
+    if forbidden.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::ForbiddenImport {
+            import: forbidden.join(", "),
+        })
     }
-    Ok(())
 }
 
 fn is_allowed(import: &str) -> bool {

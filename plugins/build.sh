@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Builds every WebAssembly guest of the repository into one directory, where the tests find them:
+#   ${CARGO_TARGET_DIR:-target}/wasm32-wasip2/plugin/<crate_name>.wasm       (every cdylib plugin crate)
+#   ${CARGO_TARGET_DIR:-target}/wasm32-wasip2/plugin/misbehaving-<feature>.wasm  (hostile test plugins)
+# Tests that need a plugin fail (never skip) with a message naming this script when it is missing.
+# Usage: plugins/build.sh        (from anywhere; idempotent, incremental)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
+    rustup target add wasm32-wasip2
+fi
+
+target_dir=${CARGO_TARGET_DIR:-target}
+out="$target_dir/wasm32-wasip2/plugin"
+build=(cargo build --quiet --profile plugin --target wasm32-wasip2)
+
+# Every plugin crate: a cdylib under plugins/ or tests/test-plugins/, except the one built per feature.
+packages=()
+while IFS= read -r manifest; do
+    grep -q 'cdylib' "$manifest" || continue
+    name=$(sed -n 's/^name = "\(.*\)"/\1/p' "$manifest" | head -n1)
+    [[ "$name" == test-plugin-misbehaving ]] && continue
+    packages+=(-p "$name")
+done < <(find plugins tests/test-plugins -name Cargo.toml -not -path '*/target/*' | sort)
+
+if ((${#packages[@]})); then
+    echo "building plugins: ${packages[*]//-p /}"
+    "${build[@]}" "${packages[@]}"
+fi
+
+misbehaviours=(endless-loop memory-bomb huge-output deep-recursion panic invalid-json forbidden-import wrong-major)
+for feature in "${misbehaviours[@]}"; do
+    "${build[@]}" -p test-plugin-misbehaving --features "$feature"
+    cp "$out/test_plugin_misbehaving.wasm" "$out/misbehaving-$feature.wasm.tmp"
+    mv "$out/misbehaving-$feature.wasm.tmp" "$out/misbehaving-$feature.wasm"
+done
+# The featureless artifact is whichever feature ran last; do not leave it around to be mistaken.
+rm -f "$out/test_plugin_misbehaving.wasm"
+
+echo "plugins in $out:"
+ls -l "$out"/*.wasm | awk '{printf "  %9d  %s\n", $5, $NF}'
