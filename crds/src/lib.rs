@@ -31,3 +31,6 @@ pub fn all_crds() -> Vec<CustomResourceDefinition> {
         OpChallenger::crd(),
     ]
 }
+
+#[cfg(feature = "validation")]
+pub mod validation;
