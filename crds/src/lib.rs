@@ -4,6 +4,7 @@
 //! their input into them), so a plugin and the host can never disagree on a field.
 
 pub mod common;
+pub mod conventions;
 pub mod network;
 pub mod opnode;
 pub mod services;
