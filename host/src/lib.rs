@@ -1,5 +1,9 @@
 //! The operator library: CLI commands, plugin runtime, controllers.
 
+pub mod bundled;
 pub mod cli;
+pub mod context;
 pub mod discovery;
+pub mod envelope;
 pub mod runtime;
+pub mod validate;

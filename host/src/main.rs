@@ -23,6 +23,22 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         write: Option<std::path::PathBuf>,
     },
+    /// Find an OP Stack chain's L1 contracts (from its SystemConfig, a registry copy or the
+    /// built-in table), check them against L1, and print what was found, how, and at which block.
+    Discover(opstack_operator::cli::discover::DiscoverArgs),
+    /// Render CRs offline into the Kubernetes objects the operator would apply: admission,
+    /// host validation, the plugins (bundled, or yours with --plugin) and the envelope.
+    Render {
+        /// YAML files with an OptimismNetwork and its components (`-` for standard input).
+        #[arg(short = 'f', long = "filename", required = true, value_name = "FILE")]
+        files: Vec<std::path::PathBuf>,
+        /// Use this renderer for a kind instead of the bundled one, as `<Kind>=<file.wasm>`.
+        #[arg(long, value_name = "KIND=FILE")]
+        plugin: Vec<String>,
+        /// Namespace of documents that name none.
+        #[arg(short = 'n', long, default_value = "default")]
+        namespace: String,
+    },
     /// Tools for plugin files (`.wasm` components).
     Plugin {
         #[command(subcommand)]
@@ -43,6 +59,26 @@ fn main() -> ExitCode {
                 }
             })
             .map_err(Into::into),
+        Command::Discover(args) => {
+            opstack_operator::cli::discover::run(args, &mut std::io::stdout().lock())
+        }
+        Command::Render {
+            files,
+            plugin,
+            namespace,
+        } => {
+            let args = opstack_operator::cli::render::RenderArgs {
+                files,
+                plugins: plugin,
+                namespace,
+            };
+            opstack_operator::cli::render::run(
+                &args,
+                &mut std::io::stdout().lock(),
+                &mut std::io::stderr().lock(),
+            )
+            .map_err(Into::into)
+        }
         Command::Plugin { command } => {
             opstack_operator::cli::plugin::run(command, &mut std::io::stdout().lock())
         }

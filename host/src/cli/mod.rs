@@ -1,4 +1,6 @@
 //! One module per subcommand of the `opstack-operator` binary.
 
 pub mod crds;
+pub mod discover;
 pub mod plugin;
+pub mod render;

@@ -1,0 +1,331 @@
+//! `opstack-operator render -f <file>... [--plugin <Kind>=<file.wasm>]`: the operator's main job,
+//! offline. Reads the network and its components, runs the same admission, host validation,
+//! plugins and envelope as the controller, and prints the child objects as YAML.
+//!
+//! Nothing here talks to a cluster: discovered contracts come only from the spec, and the owner
+//! UID is a placeholder the apiserver would assign.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use opstack_crds::validation::admit;
+use opstack_crds::{OpBatcher, OpNode, OpProposer, OptimismNetwork};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::bundled;
+use crate::context::{self, ContextError};
+use crate::envelope::{self, EnvelopeError, Owner};
+use crate::runtime::{self, Plugin, Runtime, RuntimeConfig};
+use crate::validate::{self, Peers};
+
+/// The owner UID shown offline, where no apiserver assigned one.
+pub const OFFLINE_UID: &str = "00000000-0000-0000-0000-000000000000";
+
+/// Why `render` refused. Each message names the document, the field and the fix.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    #[error("reading {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: document {index} is not YAML: {source}")]
+    Yaml {
+        path: String,
+        index: usize,
+        source: serde_yaml::Error,
+    },
+    #[error("{path}: {source}")]
+    Admission {
+        path: String,
+        source: opstack_crds::validation::AdmissionError,
+    },
+    #[error("{kind} {name}: {source}")]
+    HostValidation {
+        kind: String,
+        name: String,
+        source: validate::HostValidationError,
+    },
+    #[error("{0}")]
+    Context(#[from] ContextError),
+    #[error("--plugin {arg:?}: expected <Kind>=<file.wasm> with Kind one of {kinds}")]
+    PluginArgument { arg: String, kinds: String },
+    #[error("plugin for {kind} ({path}): {source}")]
+    PluginLoad {
+        kind: String,
+        path: String,
+        source: runtime::Error,
+    },
+    #[error("{kind} {name}: plugin {plugin}: {source}")]
+    Plugin {
+        kind: String,
+        name: String,
+        plugin: String,
+        source: runtime::Error,
+    },
+    #[error("{kind} {name}: the plugin's output was refused:\n{}", .errors.iter().map(|e| format!("  - {e}")).collect::<Vec<_>>().join("\n"))]
+    Envelope {
+        kind: String,
+        name: String,
+        errors: Vec<EnvelopeError>,
+    },
+    #[error("no OptimismNetwork, OpNode, OpBatcher, OpProposer or OpChallenger in the input")]
+    Empty,
+    #[error("writing output: {0}")]
+    Write(#[from] std::io::Error),
+    #[error("starting the plugin runtime: {0}")]
+    Runtime(runtime::Error),
+}
+
+/// What to render.
+#[derive(Debug, Clone, Default)]
+pub struct RenderArgs {
+    /// Files with YAML documents; `-` reads standard input.
+    pub files: Vec<PathBuf>,
+    /// `<Kind>=<file.wasm>`: a renderer to use instead of the bundled one.
+    pub plugins: Vec<String>,
+    /// Namespace of documents that name none.
+    pub namespace: String,
+}
+
+struct Resource {
+    kind: String,
+    name: String,
+    value: Value,
+}
+
+/// Runs the command; warnings go to `warn`, objects to `out`.
+pub fn run(
+    args: &RenderArgs,
+    out: &mut impl Write,
+    warn: &mut impl Write,
+) -> Result<(), RenderError> {
+    let resources = read_resources(&args.files, &args.namespace)?;
+    if resources.is_empty() {
+        return Err(RenderError::Empty);
+    }
+    let runtime = Runtime::new(RuntimeConfig::default()).map_err(RenderError::Runtime)?;
+    let plugins = load_plugins(&runtime, &args.plugins)?;
+
+    let typed = |kind: &str| {
+        resources
+            .iter()
+            .filter(move |r| r.kind == kind)
+            .map(|r| r.value.clone())
+    };
+    let networks: Vec<OptimismNetwork> = typed("OptimismNetwork")
+        .filter_map(|v| serde_json::from_value(v).ok())
+        .collect();
+    let nodes: Vec<OpNode> = typed("OpNode")
+        .filter_map(|v| serde_json::from_value(v).ok())
+        .collect();
+    let batchers: Vec<OpBatcher> = typed("OpBatcher")
+        .filter_map(|v| serde_json::from_value(v).ok())
+        .collect();
+    let proposers: Vec<OpProposer> = typed("OpProposer")
+        .filter_map(|v| serde_json::from_value(v).ok())
+        .collect();
+    let peers = Peers {
+        networks: &networks,
+        nodes: &nodes,
+        batchers: &batchers,
+        proposers: &proposers,
+    };
+
+    // Refuse the whole input before rendering anything: a chain is rendered all or nothing.
+    for resource in &resources {
+        if let Some(error) = validate::validate(&resource.kind, &resource.value, peers)
+            .into_iter()
+            .next()
+        {
+            return Err(RenderError::HostValidation {
+                kind: resource.kind.clone(),
+                name: resource.name.clone(),
+                source: error,
+            });
+        }
+    }
+
+    for kind in bundled::KINDS {
+        for resource in resources.iter().filter(|r| r.kind == *kind) {
+            let network_name = if *kind == "OptimismNetwork" {
+                resource.name.clone()
+            } else {
+                resource
+                    .value
+                    .pointer("/spec/optimismNetworkRef/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            let network = networks
+                .iter()
+                .find(|n| n.metadata.name.as_deref() == Some(network_name.as_str()))
+                .expect("host validation checked that the network exists");
+            let references = context::references(kind, &resource.value, |target| {
+                nodes
+                    .iter()
+                    .find(|n| n.metadata.name.as_deref() == Some(target))
+            })?;
+            let input = context::render_input(kind, &resource.value, network, references)?;
+            let plugin = &plugins[*kind];
+            let plugin_error = |source| RenderError::Plugin {
+                kind: kind.to_string(),
+                name: resource.name.clone(),
+                plugin: plugin.info().name.clone(),
+                source,
+            };
+            let mut warnings = plugin.validate(&input).map_err(plugin_error)?;
+            let rendered = plugin.render(&input).map_err(plugin_error)?;
+            warnings.extend(rendered.warnings.iter().cloned());
+            for warning in warnings {
+                writeln!(warn, "warning: {kind} {}: {warning}", resource.name)?;
+            }
+            let owner = Owner {
+                api_version: "optimism.io/v1alpha1".to_string(),
+                kind: kind.to_string(),
+                name: resource.name.clone(),
+                namespace: resource
+                    .value
+                    .pointer("/metadata/namespace")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
+                uid: OFFLINE_UID.to_string(),
+                network: network_name.clone(),
+                allowed_secrets: input
+                    .network
+                    .secrets
+                    .iter()
+                    .map(|s| s.name.clone())
+                    .collect(),
+                rendered_by: format!("{}@sha256:{}", plugin.info().name, plugin.sha256()),
+            };
+            let sealed = envelope::seal(&rendered.objects, &owner).map_err(|errors| {
+                RenderError::Envelope {
+                    kind: kind.to_string(),
+                    name: resource.name.clone(),
+                    errors,
+                }
+            })?;
+            for object in sealed {
+                writeln!(out, "---")?;
+                writeln!(
+                    out,
+                    "# {kind}/{} rendered by {}",
+                    resource.name, owner.rendered_by
+                )?;
+                out.write_all(
+                    serde_yaml::to_string(&object)
+                        .expect("JSON values serialise as YAML")
+                        .as_bytes(),
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn read_resources(files: &[PathBuf], namespace: &str) -> Result<Vec<Resource>, RenderError> {
+    let mut resources = Vec::new();
+    for path in files {
+        let shown = path.display().to_string();
+        let text = read_file(path).map_err(|source| RenderError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        for (index, document) in serde_yaml::Deserializer::from_str(&text).enumerate() {
+            let mut value = Value::deserialize(document).map_err(|source| RenderError::Yaml {
+                path: shown.clone(),
+                index: index + 1,
+                source,
+            })?;
+            let Some(kind) = value
+                .get("kind")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+            else {
+                continue;
+            };
+            if !value
+                .get("apiVersion")
+                .and_then(Value::as_str)
+                .is_some_and(|v| v.starts_with("optimism.io/"))
+            {
+                continue; // ConfigMaps and Secrets beside the resources are the user's, not ours to render.
+            }
+            admit(&value).map_err(|source| RenderError::Admission {
+                path: shown.clone(),
+                source,
+            })?;
+            if value.pointer("/metadata/namespace").is_none() {
+                value["metadata"]["namespace"] = Value::String(namespace.to_string());
+            }
+            let name = value
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            resources.push(Resource { kind, name, value });
+        }
+    }
+    Ok(resources)
+}
+
+fn read_file(path: &Path) -> std::io::Result<String> {
+    if path == Path::new("-") {
+        let mut text = String::new();
+        std::io::stdin().read_to_string(&mut text)?;
+        Ok(text)
+    } else {
+        std::fs::read_to_string(path)
+    }
+}
+
+fn load_plugins(
+    runtime: &Runtime,
+    overrides: &[String],
+) -> Result<BTreeMap<&'static str, Plugin>, RenderError> {
+    let mut paths: BTreeMap<&'static str, PathBuf> = BTreeMap::new();
+    for arg in overrides {
+        let parsed = arg.split_once('=').and_then(|(kind, path)| {
+            bundled::KINDS
+                .iter()
+                .find(|k| **k == kind)
+                .map(|k| (*k, PathBuf::from(path)))
+        });
+        let (kind, path) = parsed.ok_or_else(|| RenderError::PluginArgument {
+            arg: arg.clone(),
+            kinds: bundled::KINDS.join(", "),
+        })?;
+        paths.insert(kind, path);
+    }
+    let mut plugins = BTreeMap::new();
+    for kind in bundled::KINDS {
+        let (plugin, origin) = match paths.get(kind) {
+            Some(path) => (runtime.load_file(path), path.display().to_string()),
+            None => (
+                runtime.load(bundled::renderer(kind).expect("every kind has a bundled renderer")),
+                "bundled".to_string(),
+            ),
+        };
+        let plugin = plugin.map_err(|source| RenderError::PluginLoad {
+            kind: kind.to_string(),
+            path: origin.clone(),
+            source,
+        })?;
+        if !plugin.info().kinds.iter().any(|k| k == kind) {
+            return Err(RenderError::PluginLoad {
+                kind: kind.to_string(),
+                path: origin,
+                source: runtime::Error::InvalidInfo {
+                    message: format!("it serves {:?}, not {kind}", plugin.info().kinds),
+                },
+            });
+        }
+        plugins.insert(*kind, plugin);
+    }
+    Ok(plugins)
+}
