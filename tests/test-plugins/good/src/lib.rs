@@ -180,6 +180,9 @@ fn statefulset(
         .switch("ws")
         .set("ws.port", u64_at(reth, "/rpc/wsPort").unwrap_or(8546))
         .set("port", u64_at(reth, "/p2pPort").unwrap_or(30303));
+    if let Some(bootnodes) = join(&reth["bootnodes"]) {
+        reth_flags.set("bootnodes", bootnodes);
+    }
     if str_at(reth, "/pruning") == Some("full") {
         reth_flags.switch("full");
     }
@@ -397,8 +400,20 @@ mod tests {
     #[test]
     fn fixture_input_is_about_five_kilobytes() {
         let input = fixture_input();
-        let size = input.resource.len() + input.network.spec.len();
-        assert!((3_000..8_000).contains(&size), "{size}");
+        let strings = |objects: &[opstack_plugin_sdk::NamedObject]| -> usize {
+            objects.iter().map(|o| o.purpose.len() + o.name.len()).sum()
+        };
+        let size = input.resource.len()
+            + input.network.spec.len()
+            + input
+                .network
+                .contracts
+                .iter()
+                .map(|c| c.name.len() + c.address.len())
+                .sum::<usize>()
+            + strings(&input.network.secrets)
+            + strings(&input.network.config_maps);
+        assert!((4_000..6_000).contains(&size), "{size}");
     }
 
     #[test]

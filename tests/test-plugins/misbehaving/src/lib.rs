@@ -6,9 +6,14 @@
 
 #![cfg(target_arch = "wasm32")]
 
-wit_bindgen::generate!({ world: "renderer", path: "../../../wit" });
+mod bindings {
+    // The flattened canonical-ABI signatures are wide by nature.
+    #![allow(clippy::too_many_arguments)]
+    wit_bindgen::generate!({ world: "renderer", path: "../../../wit" });
+}
 
-use opstack::plugin::types::Role;
+use bindings::opstack::plugin::types::Role;
+use bindings::{Guest, PluginError, PluginInfo, RenderInput, RenderOutput};
 
 struct Misbehaving;
 
@@ -43,7 +48,7 @@ impl Guest for Misbehaving {
 }
 
 /// Does whatever the enabled feature asks for (nothing without a feature).
-#[allow(unused_variables)]
+#[allow(unused_variables, clippy::ptr_arg)]
 fn misbehave(objects: &mut Vec<String>, kind: &str) {
     #[cfg(feature = "endless-loop")]
     endless_loop();
@@ -111,4 +116,4 @@ fn recurse(depth: u64) -> u64 {
     below.rotate_left(7) ^ depth.wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
-export!(Misbehaving);
+bindings::export!(Misbehaving with_types_in bindings);
