@@ -9,6 +9,8 @@ pub const GENERATED_P2P_KEY: &str = "p2p.key";
 pub const ROLLUP_CONFIG_KEY: &str = "rollup.json";
 /// Key of the L2 genesis in the network's generated ConfigMap.
 pub const L2_GENESIS_KEY: &str = "genesis.json";
+/// Key of the L1 chain config in the network's generated ConfigMap.
+pub const L1_CHAIN_CONFIG_KEY: &str = "l1-chain-config.json";
 
 /// Secret purposes passed to plugins in `network.secrets`.
 pub mod secret_purpose {
@@ -25,6 +27,7 @@ pub mod secret_purpose {
 pub mod config_map_purpose {
     pub const ROLLUP_CONFIG: &str = "rollup-config";
     pub const L2_GENESIS: &str = "l2-genesis";
+    pub const L1_CHAIN_CONFIG: &str = "l1-chain-config";
 }
 
 /// Endpoint names of a referenced `OpNode`.

@@ -23,30 +23,13 @@ use crate::common::*;
     status = "OptimismNetworkStatus",
     shortname = "opnet",
     category = "opstack",
-    printcolumn(name = "Chain", type_ = "integer", json_path = ".spec.chainID"),
-    printcolumn(name = "L1", type_ = "integer", json_path = ".spec.l1ChainID"),
-    printcolumn(name = "Network", type_ = "string", json_path = ".spec.networkName"),
-    printcolumn(
-        name = "Discovery",
-        type_ = "string",
-        json_path = ".status.networkInfo.discoveredContracts.discoveryMethod"
-    ),
-    printcolumn(
-        name = "Ready",
-        type_ = "string",
-        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
-    ),
-    printcolumn(
-        name = "Age",
-        type_ = "date",
-        json_path = ".metadata.creationTimestamp"
-    ),
-    printcolumn(
-        name = "Reason",
-        type_ = "string",
-        priority = 1,
-        json_path = ".status.conditions[?(@.type==\"Ready\")].reason"
-    )
+    printcolumn = r#"{"name":"Chain","type":"integer","jsonPath":".spec.chainID"}"#,
+    printcolumn = r#"{"name":"L1","type":"integer","jsonPath":".spec.l1ChainID"}"#,
+    printcolumn = r#"{"name":"Network","type":"string","jsonPath":".spec.networkName"}"#,
+    printcolumn = r#"{"name":"Discovery","type":"string","jsonPath":".status.networkInfo.discoveredContracts.discoveryMethod"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
+    printcolumn = r#"{"name":"Reason","type":"string","priority":1,"jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(
@@ -54,7 +37,8 @@ use crate::common::*;
     validation = Rule::new("!(has(self.l1BeaconUrl) && has(self.l1BeaconUrlSecretRef))").message("set at most one of spec.l1BeaconUrl and spec.l1BeaconUrlSecretRef").field_path(".l1BeaconUrl"),
     validation = Rule::new("has(self.networkName) || (has(self.rollupConfig) && has(self.l2Genesis))").message("a custom chain (no spec.networkName) needs both spec.rollupConfig and spec.l2Genesis").field_path(".networkName"),
     validation = Rule::new("!has(self.rollupConfig) || !has(self.rollupConfig.fromNetworkName) || has(self.networkName)").message("spec.rollupConfig.fromNetworkName needs spec.networkName").field_path(".rollupConfig"),
-    validation = Rule::new("!has(self.l2Genesis) || !has(self.l2Genesis.fromNetworkName) || has(self.networkName)").message("spec.l2Genesis.fromNetworkName needs spec.networkName").field_path(".l2Genesis")
+    validation = Rule::new("!has(self.l2Genesis) || !has(self.l2Genesis.fromNetworkName) || has(self.networkName)").message("spec.l2Genesis.fromNetworkName needs spec.networkName").field_path(".l2Genesis"),
+    validation = Rule::new("!has(self.l1ChainConfig) || !has(self.l1ChainConfig.fromNetworkName)").message("spec.l1ChainConfig takes inline or configMapRef; no binary has L1 chain configs built in by network name").field_path(".l1ChainConfig")
 )]
 pub struct OptimismNetworkSpec {
     /// A network the OP Stack binaries know by name: the superchain-registry name op-node's
@@ -100,6 +84,11 @@ pub struct OptimismNetworkSpec {
 
     /// Where the L2 genesis (`genesis.json`) comes from. Defaults to the named network.
     pub l2_genesis: Option<ChainConfigSource>,
+
+    /// The L1's chain config (the `config` object of its genesis), needed by op-node
+    /// (`--rollup.l1-chain-config`) when the L1 is not Ethereum mainnet, Sepolia, Holesky or
+    /// Hoodi, e.g. a devnet L1. `fromNetworkName` does not apply here.
+    pub l1_chain_config: Option<ChainConfigSource>,
 
     /// L1 contract addresses and how the operator finds them.
     #[serde(default)]

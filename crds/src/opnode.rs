@@ -22,39 +22,14 @@ use crate::common::*;
     status = "OpNodeStatus",
     shortname = "opn",
     category = "opstack",
-    printcolumn(
-        name = "Network",
-        type_ = "string",
-        json_path = ".spec.optimismNetworkRef.name"
-    ),
-    printcolumn(name = "Type", type_ = "string", json_path = ".spec.nodeType"),
-    printcolumn(name = "Client", type_ = "string", json_path = ".spec.executionClient"),
-    printcolumn(
-        name = "Ready",
-        type_ = "string",
-        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
-    ),
-    printcolumn(
-        name = "Head",
-        type_ = "integer",
-        json_path = ".status.nodeInfo.chainHead.blockNumber"
-    ),
-    printcolumn(
-        name = "Peers",
-        type_ = "integer",
-        json_path = ".status.nodeInfo.peerCount"
-    ),
-    printcolumn(
-        name = "Age",
-        type_ = "date",
-        json_path = ".metadata.creationTimestamp"
-    ),
-    printcolumn(
-        name = "Reason",
-        type_ = "string",
-        priority = 1,
-        json_path = ".status.conditions[?(@.type==\"Ready\")].reason"
-    )
+    printcolumn = r#"{"name":"Network","type":"string","jsonPath":".spec.optimismNetworkRef.name"}"#,
+    printcolumn = r#"{"name":"Type","type":"string","jsonPath":".spec.nodeType"}"#,
+    printcolumn = r#"{"name":"Client","type":"string","jsonPath":".spec.executionClient"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Head","type":"integer","jsonPath":".status.nodeInfo.chainHead.blockNumber"}"#,
+    printcolumn = r#"{"name":"Peers","type":"integer","jsonPath":".status.nodeInfo.peerCount"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
+    printcolumn = r#"{"name":"Reason","type":"string","priority":1,"jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(
@@ -370,7 +345,7 @@ pub enum NodeMode {
 
 /// JSON-RPC servers of the execution client (HTTP and WebSocket). They listen on all
 /// interfaces for the Service; the Engine API is separate and stays inside the pod.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ElNetworking {
     /// HTTP JSON-RPC.
@@ -379,6 +354,16 @@ pub struct ElNetworking {
     /// WebSocket JSON-RPC.
     #[serde(default = "default_ws")]
     pub ws: RpcServer,
+}
+
+// Not derived: the WebSocket server's default port differs from the HTTP server's.
+impl Default for ElNetworking {
+    fn default() -> Self {
+        Self {
+            http: RpcServer::default(),
+            ws: default_ws(),
+        }
+    }
 }
 
 fn default_ws() -> RpcServer {

@@ -25,37 +25,12 @@ use crate::opnode::WorkloadPhase;
     status = "OpBatcherStatus",
     shortname = "opb",
     category = "opstack",
-    printcolumn(
-        name = "Network",
-        type_ = "string",
-        json_path = ".spec.optimismNetworkRef.name"
-    ),
-    printcolumn(
-        name = "Sequencer",
-        type_ = "string",
-        json_path = ".spec.sequencerRef.name"
-    ),
-    printcolumn(
-        name = "DA",
-        type_ = "string",
-        json_path = ".spec.dataAvailability.type"
-    ),
-    printcolumn(
-        name = "Ready",
-        type_ = "string",
-        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
-    ),
-    printcolumn(
-        name = "Age",
-        type_ = "date",
-        json_path = ".metadata.creationTimestamp"
-    ),
-    printcolumn(
-        name = "Reason",
-        type_ = "string",
-        priority = 1,
-        json_path = ".status.conditions[?(@.type==\"Ready\")].reason"
-    )
+    printcolumn = r#"{"name":"Network","type":"string","jsonPath":".spec.optimismNetworkRef.name"}"#,
+    printcolumn = r#"{"name":"Sequencer","type":"string","jsonPath":".spec.sequencerRef.name"}"#,
+    printcolumn = r#"{"name":"DA","type":"string","jsonPath":".spec.dataAvailability.type"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
+    printcolumn = r#"{"name":"Reason","type":"string","priority":1,"jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("has(self.privateKey) != has(self.remoteSigner)").message("set exactly one of spec.privateKey and spec.remoteSigner").field_path(".privateKey"))]
@@ -244,37 +219,12 @@ pub struct L1TxRef {
     status = "OpProposerStatus",
     shortname = "opp",
     category = "opstack",
-    printcolumn(
-        name = "Network",
-        type_ = "string",
-        json_path = ".spec.optimismNetworkRef.name"
-    ),
-    printcolumn(
-        name = "GameType",
-        type_ = "integer",
-        json_path = ".spec.disputeGame.gameType"
-    ),
-    printcolumn(
-        name = "Interval",
-        type_ = "string",
-        json_path = ".spec.proposal.proposalInterval"
-    ),
-    printcolumn(
-        name = "Ready",
-        type_ = "string",
-        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
-    ),
-    printcolumn(
-        name = "Age",
-        type_ = "date",
-        json_path = ".metadata.creationTimestamp"
-    ),
-    printcolumn(
-        name = "Reason",
-        type_ = "string",
-        priority = 1,
-        json_path = ".status.conditions[?(@.type==\"Ready\")].reason"
-    )
+    printcolumn = r#"{"name":"Network","type":"string","jsonPath":".spec.optimismNetworkRef.name"}"#,
+    printcolumn = r#"{"name":"GameType","type":"integer","jsonPath":".spec.disputeGame.gameType"}"#,
+    printcolumn = r#"{"name":"Interval","type":"string","jsonPath":".spec.proposal.proposalInterval"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
+    printcolumn = r#"{"name":"Reason","type":"string","priority":1,"jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("has(self.privateKey) != has(self.remoteSigner)").message("set exactly one of spec.privateKey and spec.remoteSigner").field_path(".privateKey"))]
@@ -396,28 +346,11 @@ pub struct ProposalRef {
     status = "OpChallengerStatus",
     shortname = "opc",
     category = "opstack",
-    printcolumn(
-        name = "Network",
-        type_ = "string",
-        json_path = ".spec.optimismNetworkRef.name"
-    ),
-    printcolumn(name = "GameTypes", type_ = "string", json_path = ".spec.gameTypes"),
-    printcolumn(
-        name = "Ready",
-        type_ = "string",
-        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
-    ),
-    printcolumn(
-        name = "Age",
-        type_ = "date",
-        json_path = ".metadata.creationTimestamp"
-    ),
-    printcolumn(
-        name = "Reason",
-        type_ = "string",
-        priority = 1,
-        json_path = ".status.conditions[?(@.type==\"Ready\")].reason"
-    )
+    printcolumn = r#"{"name":"Network","type":"string","jsonPath":".spec.optimismNetworkRef.name"}"#,
+    printcolumn = r#"{"name":"GameTypes","type":"string","jsonPath":".spec.gameTypes"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
+    printcolumn = r#"{"name":"Reason","type":"string","priority":1,"jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(

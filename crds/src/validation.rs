@@ -91,13 +91,13 @@ pub fn admit(document: &Value) -> Result<(), AdmissionError> {
     let mut errors = schema_errors(&schema, &defaulted);
     // CEL rules assume a structurally valid object, as on the apiserver, which skips them
     // when the schema already failed.
-    if errors.is_empty() {
-        if let Err(cel) = kube_cel::Validator::new().validate(&schema, &defaulted, None) {
-            errors.extend(cel.into_vec().into_iter().map(|e| FieldError {
-                field: e.field_path,
-                message: e.message,
-            }));
-        }
+    if errors.is_empty()
+        && let Err(cel) = kube_cel::Validator::new().validate(&schema, &defaulted, None)
+    {
+        errors.extend(cel.into_vec().into_iter().map(|e| FieldError {
+            field: e.field_path,
+            message: e.message,
+        }));
     }
     if errors.is_empty() {
         Ok(())

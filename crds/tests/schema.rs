@@ -284,3 +284,19 @@ fn defaults_make_a_minimal_replica_complete() {
     );
     assert_eq!(node.spec.op_node.rpc.port, 9545);
 }
+
+#[test]
+fn execution_client_ports_default_to_distinct_values() {
+    let node: OpNode = serde_json::from_value(serde_json::json!({
+        "apiVersion": "optimism.io/v1alpha1", "kind": "OpNode", "metadata": {"name": "r"},
+        "spec": {"optimismNetworkRef": {"name": "n"}, "nodeType": "replica", "opReth": {}}
+    }))
+    .unwrap();
+    let networking = node.spec.op_reth.unwrap().networking;
+    assert_eq!((networking.http.port, networking.ws.port), (8545, 8546));
+    assert_eq!(
+        opstack_crds::ElNetworking::default(),
+        networking,
+        "Default and serde defaults agree"
+    );
+}

@@ -138,6 +138,10 @@ pub fn config_maps(network: &OptimismNetwork) -> Vec<NamedObject> {
             &network.spec.rollup_config,
         ),
         source(config_map_purpose::L2_GENESIS, &network.spec.l2_genesis),
+        source(
+            config_map_purpose::L1_CHAIN_CONFIG,
+            &network.spec.l1_chain_config,
+        ),
     ]
     .into_iter()
     .flatten()

@@ -21,13 +21,23 @@ fn committed_crd_yaml_matches_the_types() {
         "CRD YAML is out of date with the Rust types: {stale:?}\nregenerate with: cargo run -p opstack-operator -- crds --write crds/generated"
     );
     let files = std::fs::read_dir(&dir).unwrap().count();
-    assert_eq!(files, 5, "crds/generated holds a file that no type generates");
+    assert_eq!(
+        files, 5,
+        "crds/generated holds a file that no type generates"
+    );
 }
 
 #[test]
 fn crds_command_prints_five_apply_ready_documents() {
-    let output = Command::new(env!("CARGO_BIN_EXE_opstack-operator")).arg("crds").output().expect("run binary");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let output = Command::new(env!("CARGO_BIN_EXE_opstack-operator"))
+        .arg("crds")
+        .output()
+        .expect("run binary");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let text = String::from_utf8(output.stdout).unwrap();
     let kinds: Vec<String> = text
         .split("\n---\n")
@@ -39,5 +49,14 @@ fn crds_command_prints_five_apply_ready_documents() {
             crd.spec.names.kind
         })
         .collect();
-    assert_eq!(kinds, ["OptimismNetwork", "OpNode", "OpBatcher", "OpProposer", "OpChallenger"]);
+    assert_eq!(
+        kinds,
+        [
+            "OptimismNetwork",
+            "OpNode",
+            "OpBatcher",
+            "OpProposer",
+            "OpChallenger"
+        ]
+    );
 }

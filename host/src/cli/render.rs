@@ -109,24 +109,10 @@ pub fn run(
     let runtime = Runtime::new(RuntimeConfig::default()).map_err(RenderError::Runtime)?;
     let plugins = load_plugins(&runtime, &args.plugins)?;
 
-    let typed = |kind: &str| {
-        resources
-            .iter()
-            .filter(move |r| r.kind == kind)
-            .map(|r| r.value.clone())
-    };
-    let networks: Vec<OptimismNetwork> = typed("OptimismNetwork")
-        .filter_map(|v| serde_json::from_value(v).ok())
-        .collect();
-    let nodes: Vec<OpNode> = typed("OpNode")
-        .filter_map(|v| serde_json::from_value(v).ok())
-        .collect();
-    let batchers: Vec<OpBatcher> = typed("OpBatcher")
-        .filter_map(|v| serde_json::from_value(v).ok())
-        .collect();
-    let proposers: Vec<OpProposer> = typed("OpProposer")
-        .filter_map(|v| serde_json::from_value(v).ok())
-        .collect();
+    let networks: Vec<OptimismNetwork> = of_kind(&resources, "OptimismNetwork");
+    let nodes: Vec<OpNode> = of_kind(&resources, "OpNode");
+    let batchers: Vec<OpBatcher> = of_kind(&resources, "OpBatcher");
+    let proposers: Vec<OpProposer> = of_kind(&resources, "OpProposer");
     let peers = Peers {
         networks: &networks,
         nodes: &nodes,
@@ -179,7 +165,12 @@ pub fn run(
             };
             let mut warnings = plugin.validate(&input).map_err(plugin_error)?;
             let rendered = plugin.render(&input).map_err(plugin_error)?;
-            warnings.extend(rendered.warnings.iter().cloned());
+            for warning in &rendered.warnings {
+                // validate and render often report the same thing; say it once.
+                if !warnings.contains(warning) {
+                    warnings.push(warning.clone());
+                }
+            }
             for warning in warnings {
                 writeln!(warn, "warning: {kind} {}: {warning}", resource.name)?;
             }
@@ -226,6 +217,15 @@ pub fn run(
         }
     }
     Ok(())
+}
+
+/// The resources of one kind, typed. Admission already proved they parse.
+fn of_kind<T: serde::de::DeserializeOwned>(resources: &[Resource], kind: &str) -> Vec<T> {
+    resources
+        .iter()
+        .filter(|r| r.kind == kind)
+        .filter_map(|r| serde_json::from_value(r.value.clone()).ok())
+        .collect()
 }
 
 fn read_resources(files: &[PathBuf], namespace: &str) -> Result<Vec<Resource>, RenderError> {
