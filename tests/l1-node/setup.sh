@@ -65,6 +65,10 @@ binary_works() {
   [[ -x "$binary" ]] && "$binary" version >/dev/null 2>&1
 }
 
+check_binary() {
+  binary_works || die "$binary was built but \`geth version\` fails; see $work_dir/build.log"
+}
+
 check_toolchain() {
   command -v go >/dev/null || die "go is not on PATH; geth is built from its Go module (install Go >= 1.24)"
   log "using $(go version); GOPROXY=$(go env GOPROXY)"
@@ -121,7 +125,7 @@ else
   step "check the Go toolchain" check_toolchain
   step "resolve github.com/ethereum/go-ethereum@$GETH_VERSION" prepare_module
   step "go build cmd/geth" build
-  step "check the built binary runs" binary_works || die "$binary does not run"
+  step "check the built binary runs" check_binary
 fi
 current_step=""
 log "done in $((SECONDS - script_start))s"

@@ -300,6 +300,17 @@ pub struct Options {
     pub timeout: Duration,
 }
 
+impl Options {
+    /// The options of an `OptimismNetwork`: `spec.l1RpcTimeout`, and the default depth (the
+    /// spec has no field for it yet).
+    pub fn from_spec(spec: &OptimismNetworkSpec) -> Result<Self, DiscoveryError> {
+        Ok(Self {
+            timeout: duration::parse("spec.l1RpcTimeout", &spec.l1_rpc_timeout)?,
+            ..Self::default()
+        })
+    }
+}
+
 impl Default for Options {
     fn default() -> Self {
         Self {
@@ -364,5 +375,57 @@ impl Discovery {
             l1_block_number: i64::try_from(self.block).ok(),
             last_discovery_time: Some(Time(now)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(contract_addresses: serde_json::Value) -> OptimismNetworkSpec {
+        serde_json::from_value(serde_json::json!({
+            "networkName": "op-sepolia",
+            "chainID": 11155420,
+            "l1ChainID": 11155111,
+            "l1RpcUrl": "http://l1.example:8545",
+            "l1RpcTimeout": "3s",
+            "contractAddresses": contract_addresses,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_spec_becomes_a_request_with_its_addresses_checked() {
+        let spec = spec(serde_json::json!({
+            "systemConfigAddr": "0x034edD2A225f7f429A63E0f1D2084B9E0A93b538",
+            "batchInboxAddr": "0xff00000000000000000000000000000011155420",
+            "discoveryMethod": "auto",
+        }));
+        let request = DiscoveryRequest::from_spec(&spec, None).unwrap();
+        assert_eq!(
+            (request.l1_chain_id, request.chain_id),
+            (11_155_111, Some(11_155_420))
+        );
+        assert_eq!(request.method, DiscoveryMethod::Auto);
+        assert!(request.given.system_config.is_some() && request.given.batch_inbox.is_some());
+        assert_eq!(request.given.optimism_portal, None);
+        assert_eq!(
+            Options::from_spec(&spec).unwrap().timeout,
+            Duration::from_secs(3)
+        );
+    }
+
+    #[test]
+    fn a_mistyped_spec_address_names_its_spec_path() {
+        let spec = spec(serde_json::json!({
+            "disputeGameFactoryAddr": "0x05f9613aDB30026FFd634f38e5C4dFd30a197Fa1",
+        }));
+        let err = DiscoveryRequest::from_spec(&spec, None).unwrap_err();
+        assert_eq!(err.reason(), "InvalidSpec");
+        assert!(
+            err.to_string()
+                .contains("spec.contractAddresses.disputeGameFactoryAddr"),
+            "{err}"
+        );
     }
 }

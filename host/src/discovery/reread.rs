@@ -196,3 +196,121 @@ mod tests {
         );
     }
 }
+
+/// What the controller writes after a discovery run, given what is pinned now.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PinDecision {
+    /// Nothing was pinned: pin this.
+    Pin(DiscoveredContracts),
+    /// The values are those already pinned: write this (new block and time), touch no child.
+    Refresh(DiscoveredContracts),
+    /// L1 now says something else: keep the pinned status as it is and report
+    /// ([`RereadDecision::condition`] + an Event).
+    ReportChange(RereadDecision),
+    /// Discovery failed: keep whatever is pinned (possibly nothing) and report why.
+    KeepPinned {
+        reason: &'static str,
+        message: String,
+    },
+}
+
+/// The one place that turns a discovery result into a status write. Only a result that passed
+/// every check ([`super::discover`] returned `Ok`) can ever become pinned values.
+pub fn decide_pin(
+    pinned: Option<&DiscoveredContracts>,
+    result: &Result<super::Discovery, super::DiscoveryError>,
+    now: Timestamp,
+) -> PinDecision {
+    let found = match result {
+        Ok(found) => found.to_status(now),
+        Err(error) => {
+            return PinDecision::KeepPinned {
+                reason: error.reason(),
+                message: error.to_string(),
+            };
+        }
+    };
+    match pinned {
+        None => PinDecision::Pin(found),
+        Some(pinned) => match decide(pinned, &found) {
+            RereadDecision::Unchanged => PinDecision::Refresh(found),
+            changed => PinDecision::ReportChange(changed),
+        },
+    }
+}
+
+#[cfg(test)]
+mod pin_tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::discovery::{Discovery, DiscoveryError, Method, well_known};
+
+    fn discovery() -> Discovery {
+        Discovery {
+            method: Method::WellKnown,
+            l1_chain_id: 1,
+            block: 100,
+            second_read_block: None,
+            contracts: well_known::by_name("op-mainnet").unwrap().contracts(),
+            overridden: vec![],
+            attempts: vec![],
+        }
+    }
+
+    #[test]
+    fn a_failed_discovery_pins_nothing_and_keeps_what_was_pinned() {
+        let now = Timestamp::UNIX_EPOCH;
+        let err = Err(DiscoveryError::Timeout {
+            call: "eth_chainId".into(),
+            after: Duration::from_secs(10),
+        });
+        let decision = decide_pin(None, &err, now);
+        assert!(matches!(
+            decision,
+            PinDecision::KeepPinned {
+                reason: "Timeout",
+                ..
+            }
+        ));
+        let pinned = discovery().to_status(now);
+        let decision = decide_pin(Some(&pinned), &err, now);
+        assert!(matches!(
+            decision,
+            PinDecision::KeepPinned {
+                reason: "Timeout",
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn a_first_discovery_is_pinned_and_a_same_value_one_refreshes() {
+        let now = Timestamp::UNIX_EPOCH;
+        let PinDecision::Pin(pinned) = decide_pin(None, &Ok(discovery()), now) else {
+            panic!("expected Pin");
+        };
+        assert_eq!(pinned.discovery_method.as_deref(), Some("well-known"));
+        assert_eq!(pinned.l1_block_number, Some(100));
+        let mut later = discovery();
+        later.block = 200;
+        let decision = decide_pin(Some(&pinned), &Ok(later), now);
+        assert!(
+            matches!(&decision, PinDecision::Refresh(s) if s.l1_block_number == Some(200)),
+            "{decision:?}"
+        );
+    }
+
+    #[test]
+    fn a_changed_value_on_reread_is_reported_and_not_pinned() {
+        let now = Timestamp::UNIX_EPOCH;
+        let pinned = discovery().to_status(now);
+        let mut changed = discovery();
+        changed.contracts.batch_inbox = None;
+        let decision = decide_pin(Some(&pinned), &Ok(changed), now);
+        assert!(
+            matches!(&decision, PinDecision::ReportChange(RereadDecision::Changed { changes }) if changes[0].field == Field::BatchInbox),
+            "{decision:?}"
+        );
+    }
+}
