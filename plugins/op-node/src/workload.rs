@@ -1,0 +1,393 @@
+//! The StatefulSet, its volumes and the two Services.
+
+use std::collections::BTreeMap;
+
+use opstack_plugin_sdk::crds::common::{AccessMode, PullPolicy, ServiceType, StorageSpec};
+use opstack_plugin_sdk::crds::opnode::ExecutionClient;
+use opstack_plugin_sdk::k8s::{self, ContainerBuilder, ServiceBuilder};
+use opstack_plugin_sdk::k8s_openapi::api::apps::v1::{
+    StatefulSet, StatefulSetPersistentVolumeClaimRetentionPolicy, StatefulSetSpec,
+};
+use opstack_plugin_sdk::k8s_openapi::api::core::v1::{
+    ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource,
+    KeyToPath, PersistentVolumeClaim, PersistentVolumeClaimSpec, PodSpec, PodTemplateSpec,
+    SecretKeySelector, SecretVolumeSource, Service, ServicePort, Volume,
+    VolumeResourceRequirements,
+};
+use opstack_plugin_sdk::k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use opstack_plugin_sdk::k8s_openapi::apimachinery::pkg::apis::meta::v1::{
+    LabelSelector, ObjectMeta,
+};
+use opstack_plugin_sdk::k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
+use crate::plan::{ChainSource, Plan, Ports};
+use crate::{op_geth, op_node, op_reth};
+
+/// Volume names of the pod.
+pub mod volumes {
+    /// The execution client's chain data (volumeClaimTemplate).
+    pub const EL_DATA: &str = "data";
+    /// op-node's peerstore, discovery DB and safe-head DB (volumeClaimTemplate).
+    pub const OP_NODE_DATA: &str = "op-node";
+    pub const JWT: &str = "jwt";
+    pub const P2P_KEY: &str = "p2p-key";
+    pub const ROLLUP: &str = "rollup-config";
+    pub const GENESIS: &str = "l2-genesis";
+    pub const L1_CHAIN_CONFIG: &str = "l1-chain-config";
+    pub const OP_NODE_TMP: &str = "op-node-tmp";
+    pub const EL_TMP: &str = "el-tmp";
+}
+
+/// Paths inside the containers. Each container has its own mounts, so both data volumes sit
+/// at `/data` of their own container.
+pub mod paths {
+    pub const EL_DATA: &str = "/data";
+    pub const OP_NODE_DATA: &str = "/data";
+    pub const PEERSTORE: &str = "/data/peerstore";
+    pub const DISCOVERY_DB: &str = "/data/discovery";
+    pub const SAFEDB: &str = "/data/safedb";
+    pub const JWT_DIR: &str = "/secrets/jwt";
+    pub const JWT_FILE: &str = "/secrets/jwt/jwt.hex";
+    pub const P2P_KEY_DIR: &str = "/secrets/p2p";
+    pub const P2P_KEY_FILE: &str = "/secrets/p2p/p2p.key";
+    pub const ROLLUP_DIR: &str = "/chain/rollup";
+    pub const ROLLUP_FILE: &str = "/chain/rollup/rollup.json";
+    pub const GENESIS_DIR: &str = "/chain/genesis";
+    pub const GENESIS_FILE: &str = "/chain/genesis/genesis.json";
+    pub const L1_CHAIN_CONFIG_DIR: &str = "/chain/l1";
+    pub const L1_CHAIN_CONFIG_FILE: &str = "/chain/l1/l1-chain-config.json";
+}
+
+/// Default size of the execution client's volume.
+const DEFAULT_EL_STORAGE: &str = "1Ti";
+/// op-node's volume: peerstore, discovery DB and safe-head DB are a few hundred MB at most.
+const OP_NODE_STORAGE: &str = "1Gi";
+/// Time for the execution client to flush its in-memory state on shutdown; a kill mid-flush
+/// costs a long re-sync.
+const TERMINATION_GRACE_SECONDS: i64 = 300;
+
+pub fn labels(plan: &Plan) -> BTreeMap<String, String> {
+    k8s::labels("op-node", &plan.name, "node")
+}
+
+/// The selector: the labels minus `managed-by`, fixed for the life of the StatefulSet.
+pub fn selector(plan: &Plan) -> BTreeMap<String, String> {
+    labels(plan)
+        .into_iter()
+        .filter(|(k, _)| k != "app.kubernetes.io/managed-by")
+        .collect()
+}
+
+pub fn p2p_service_name(plan: &Plan) -> String {
+    format!("{}-p2p", plan.name)
+}
+
+pub fn statefulset(plan: &Plan) -> StatefulSet {
+    let labels = labels(plan);
+    let selector = selector(plan);
+    let el = match plan.client {
+        ExecutionClient::OpReth => op_reth::container(plan),
+        ExecutionClient::OpGeth => op_geth::container(plan),
+    };
+    let init_containers = match plan.client {
+        ExecutionClient::OpGeth => op_geth::init_container(plan).map(|c| vec![c]),
+        ExecutionClient::OpReth => None,
+    };
+    let security = &plan.security;
+    let mut pod_security = k8s::restricted_pod_security_context(security.run_as_user);
+    pod_security.run_as_group = Some(security.run_as_group);
+    pod_security.fs_group = Some(security.fs_group);
+
+    let pod = PodSpec {
+        automount_service_account_token: Some(false),
+        enable_service_links: Some(false),
+        security_context: Some(pod_security),
+        termination_grace_period_seconds: Some(TERMINATION_GRACE_SECONDS),
+        init_containers,
+        containers: vec![op_node::container(plan), el],
+        volumes: Some(pod_volumes(plan)),
+        ..Default::default()
+    };
+    StatefulSet {
+        metadata: k8s::meta(&plan.name, &labels),
+        spec: StatefulSetSpec {
+            replicas: Some(1),
+            service_name: Some(p2p_service_name(plan)),
+            selector: LabelSelector {
+                match_labels: Some(selector),
+                ..Default::default()
+            },
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(labels.clone()),
+                    ..Default::default()
+                }),
+                spec: Some(pod),
+            },
+            volume_claim_templates: Some(vec![
+                claim(volumes::EL_DATA, &labels, el_storage(plan).as_ref()),
+                claim(
+                    volumes::OP_NODE_DATA,
+                    &labels,
+                    Some(&StorageSpec {
+                        size: Quantity(OP_NODE_STORAGE.to_owned()),
+                        storage_class_name: el_storage(plan).and_then(|s| s.storage_class_name),
+                        access_mode: AccessMode::ReadWriteOnce,
+                    }),
+                ),
+            ]),
+            persistent_volume_claim_retention_policy: Some(
+                StatefulSetPersistentVolumeClaimRetentionPolicy {
+                    when_deleted: Some("Retain".to_owned()),
+                    when_scaled: Some("Retain".to_owned()),
+                },
+            ),
+            ..Default::default()
+        },
+        status: None,
+    }
+}
+
+fn el_storage(plan: &Plan) -> Option<StorageSpec> {
+    match plan.client {
+        ExecutionClient::OpReth => plan.spec.op_reth.as_ref().and_then(|c| c.storage.clone()),
+        ExecutionClient::OpGeth => plan.spec.op_geth.as_ref().and_then(|c| c.storage.clone()),
+    }
+}
+
+fn claim(
+    name: &str,
+    labels: &BTreeMap<String, String>,
+    storage: Option<&StorageSpec>,
+) -> PersistentVolumeClaim {
+    let size = storage.map_or_else(
+        || Quantity(DEFAULT_EL_STORAGE.to_owned()),
+        |s| s.size.clone(),
+    );
+    let access = match storage.map(|s| s.access_mode).unwrap_or_default() {
+        AccessMode::ReadWriteOnce => "ReadWriteOnce",
+        AccessMode::ReadWriteOncePod => "ReadWriteOncePod",
+    };
+    PersistentVolumeClaim {
+        metadata: k8s::meta(name, labels),
+        spec: Some(PersistentVolumeClaimSpec {
+            access_modes: Some(vec![access.to_owned()]),
+            storage_class_name: storage.and_then(|s| s.storage_class_name.clone()),
+            resources: Some(VolumeResourceRequirements {
+                requests: Some(BTreeMap::from([("storage".to_owned(), size)])),
+                limits: None,
+            }),
+            ..Default::default()
+        }),
+        status: None,
+    }
+}
+
+fn pod_volumes(plan: &Plan) -> Vec<Volume> {
+    let mut volumes = vec![secret_file_volume(
+        volumes::JWT,
+        &plan.jwt.secret,
+        &plan.jwt.key,
+        "jwt.hex",
+    )];
+    if let Some(key) = &plan.p2p_key {
+        volumes.push(secret_file_volume(
+            volumes::P2P_KEY,
+            &key.secret,
+            &key.key,
+            "p2p.key",
+        ));
+    }
+    if let ChainSource::File { config_map, key } = &plan.rollup {
+        volumes.push(config_file_volume(
+            volumes::ROLLUP,
+            config_map,
+            key,
+            "rollup.json",
+        ));
+    }
+    if let ChainSource::File { config_map, key } = &plan.genesis {
+        volumes.push(config_file_volume(
+            volumes::GENESIS,
+            config_map,
+            key,
+            "genesis.json",
+        ));
+    }
+    if let Some(ChainSource::File { config_map, key }) = &plan.l1_chain_config {
+        volumes.push(config_file_volume(
+            volumes::L1_CHAIN_CONFIG,
+            config_map,
+            key,
+            "l1-chain-config.json",
+        ));
+    }
+    volumes.push(empty_dir(volumes::OP_NODE_TMP));
+    volumes.push(empty_dir(volumes::EL_TMP));
+    volumes
+}
+
+/// One key of a Secret as one read-only file: only the key the binary reads enters the pod,
+/// whatever else the user's Secret holds.
+fn secret_file_volume(volume: &str, secret: &str, key: &str, file: &str) -> Volume {
+    let mut v = k8s::secret_volume(volume, secret);
+    let source: &mut SecretVolumeSource = v.secret.get_or_insert_with(Default::default);
+    source.items = Some(vec![KeyToPath {
+        key: key.to_owned(),
+        path: file.to_owned(),
+        ..Default::default()
+    }]);
+    v
+}
+
+fn config_file_volume(volume: &str, config_map: &str, key: &str, file: &str) -> Volume {
+    let mut v = k8s::config_map_volume(volume, config_map);
+    let source: &mut ConfigMapVolumeSource = v.config_map.get_or_insert_with(Default::default);
+    source.items = Some(vec![KeyToPath {
+        key: key.to_owned(),
+        path: file.to_owned(),
+        ..Default::default()
+    }]);
+    v
+}
+
+fn empty_dir(name: &str) -> Volume {
+    Volume {
+        name: name.to_owned(),
+        empty_dir: Some(EmptyDirVolumeSource {
+            medium: None,
+            size_limit: Some(Quantity("256Mi".to_owned())),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// The Service other components use: RPC ports only. p2p stays on the headless `<cr>-p2p`
+/// (peers dial the pod's stable DNS name; neither client advertises a load balancer's address,
+/// so p2p behind one would not work anyway). The Engine API is on no Service.
+pub fn rpc_service(plan: &Plan) -> Service {
+    let ports = &plan.ports;
+    let mut builder = ServiceBuilder::new(&plan.name, &labels(plan), &selector(plan))
+        .type_(match plan.spec.service.type_ {
+            ServiceType::ClusterIP => "ClusterIP",
+            ServiceType::NodePort => "NodePort",
+            ServiceType::LoadBalancer => "LoadBalancer",
+        })
+        .port("http", ports.el_http);
+    if let Some(p) = ports.el_ws {
+        builder = builder.port("ws", p);
+    }
+    builder = builder.port("rpc", ports.op_node_rpc);
+    if let Some(p) = ports.op_node_metrics {
+        builder = builder.port("metrics", p);
+    }
+    if let Some(p) = ports.el_metrics {
+        builder = builder.port("el-metrics", p);
+    }
+    let mut service = builder.build();
+    if !plan.spec.service.annotations.is_empty() {
+        service.metadata.annotations = Some(plan.spec.service.annotations.clone());
+    }
+    service
+}
+
+/// The headless Service of the StatefulSet: stable pod DNS and the p2p ports, TCP and UDP.
+pub fn p2p_service(plan: &Plan) -> Service {
+    let ports = &plan.ports;
+    let mut service = ServiceBuilder::new(&p2p_service_name(plan), &labels(plan), &selector(plan))
+        .headless()
+        .build();
+    let mut list = Vec::new();
+    if let Some(p) = ports.op_node_p2p {
+        list.push(service_port("p2p-tcp", p, "TCP"));
+        list.push(service_port("p2p-udp", p, "UDP"));
+    }
+    list.push(service_port("el-p2p-tcp", ports.el_p2p, "TCP"));
+    list.push(service_port("el-p2p-udp", ports.el_p2p, "UDP"));
+    if let Some(spec) = service.spec.as_mut() {
+        spec.ports = Some(list);
+    }
+    service
+}
+
+fn service_port(name: &str, port: i32, protocol: &str) -> ServicePort {
+    ServicePort {
+        name: Some(name.to_owned()),
+        port,
+        protocol: Some(protocol.to_owned()),
+        target_port: Some(IntOrString::String(name.to_owned())),
+        ..Default::default()
+    }
+}
+
+/// The execution client's TCP ports (UDP is added after `build`).
+pub fn el_ports(mut builder: ContainerBuilder, ports: &Ports) -> ContainerBuilder {
+    builder = builder.port("http", ports.el_http);
+    if let Some(p) = ports.el_ws {
+        builder = builder.port("ws", p);
+    }
+    builder = builder.port("el-p2p-tcp", ports.el_p2p);
+    if let Some(p) = ports.el_metrics {
+        builder = builder.port("el-metrics", p);
+    }
+    builder
+}
+
+/// Probes of either execution client. Neither has an HTTP health path, and the op-reth image
+/// ships no HTTP client to run a JSON-RPC check with, so all three are TCP on the JSON-RPC port:
+/// the process is up and serving. Whether the chain is synced is judged by op-node's readiness
+/// (its unsafe head is the execution client's head), and a pod is ready only when every
+/// container is.
+///
+/// Budgets: the RPC server starts before (staged/snap) sync, so the startup probe covers opening
+/// the database, which on a multi-TB datadir after an upgrade can take hours: 24 h
+/// (2880 × 30 s) before the kubelet gives up. After that, liveness restarts a process that
+/// stopped serving for 5 minutes.
+pub fn el_probes(builder: ContainerBuilder) -> ContainerBuilder {
+    builder
+        .startup(k8s::tcp_probe("http", 30, 2880))
+        .liveness(k8s::tcp_probe("http", 30, 10))
+        .readiness(k8s::tcp_probe("http", 10, 3))
+}
+
+pub fn add_udp_port(container: &mut Container, name: &str, port: i32) {
+    container
+        .ports
+        .get_or_insert_with(Vec::new)
+        .push(ContainerPort {
+            name: Some(name.to_owned()),
+            container_port: port,
+            protocol: Some("UDP".to_owned()),
+            ..Default::default()
+        });
+}
+
+pub fn set_pull_policy(container: &mut Container, policy: Option<PullPolicy>) {
+    if let Some(policy) = policy {
+        container.image_pull_policy = Some(
+            match policy {
+                PullPolicy::Always => "Always",
+                PullPolicy::IfNotPresent => "IfNotPresent",
+                PullPolicy::Never => "Never",
+            }
+            .to_owned(),
+        );
+    }
+}
+
+/// An env var filled from one key of a Secret: the route for a value no flag reads from a file.
+pub fn add_secret_env(container: &mut Container, var: &str, secret: &str, key: &str) {
+    container.env.get_or_insert_with(Vec::new).push(EnvVar {
+        name: var.to_owned(),
+        value: None,
+        value_from: Some(EnvVarSource {
+            secret_key_ref: Some(SecretKeySelector {
+                name: secret.to_owned(),
+                key: key.to_owned(),
+                optional: Some(false),
+            }),
+            ..Default::default()
+        }),
+    });
+}
