@@ -6,8 +6,9 @@
 //! happens, so (as in tests/harness): it is forked by one long-lived thread with
 //! PR_SET_PDEATHSIG (the kernel kills it if the test process dies, even by SIGKILL; the parent
 //! is the forking *thread*, hence not a short-lived test thread), an `atexit` hook kills it when
-//! libtest exits (statics are never dropped), and its PID is appended to the file named by
-//! `OPSTACK_HARNESS_PID_FILE`, so CI can check that none is left.
+//! libtest exits (statics are never dropped), and its PID is appended to the harness' PID record
+//! (`OPSTACK_HARNESS_PID_FILE`, same format and default file as tests/harness), so
+//! tests/control-plane/check-no-leftovers.sh can check that none is left.
 
 #![allow(dead_code)] // each test binary uses a different part
 
@@ -55,15 +56,7 @@ pub fn geth_binary() -> PathBuf {
         );
         return path;
     }
-    let cache = std::env::var_os("OPSTACK_CACHE_DIR")
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("XDG_CACHE_HOME").map(|x| PathBuf::from(x).join("opstack-operator"))
-        })
-        .or_else(|| {
-            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/opstack-operator"))
-        })
-        .expect("neither OPSTACK_CACHE_DIR, XDG_CACHE_HOME nor HOME is set");
+    let cache = cache_root();
     let version = geth_version();
     let path = cache.join(format!("l1-node/geth-{version}/geth"));
     assert!(
@@ -75,6 +68,22 @@ pub fn geth_binary() -> PathBuf {
         path.display()
     );
     path
+}
+
+/// `${OPSTACK_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/opstack-operator}`, as the setup scripts.
+fn cache_root() -> PathBuf {
+    std::env::var_os("OPSTACK_CACHE_DIR")
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("XDG_CACHE_HOME")
+                .filter(|p| !p.is_empty())
+                .map(|x| PathBuf::from(x).join("opstack-operator"))
+        })
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/opstack-operator"))
+        })
+        .expect("neither OPSTACK_CACHE_DIR, XDG_CACHE_HOME nor HOME is set")
 }
 
 /// A running `geth --dev` with its HTTP JSON-RPC on a loopback port.
@@ -241,15 +250,40 @@ fn spawn_tied(program: &Path, args: &[String], log: &Path) -> std::io::Result<Ch
         .map_err(|_| std::io::Error::other("the geth spawner thread did not answer"))?
 }
 
+/// Appends `<pid> <start time> geth` to the harness' PID record, the format and file that
+/// tests/control-plane/check-no-leftovers.sh reads: `OPSTACK_HARNESS_PID_FILE`, or by default
+/// `<cache>/harness-pids/<checkout path with / as _>.pids`. The start time (field 22 of
+/// /proc/<pid>/stat) lets the checker tell our geth from a later process that reuses the PID.
 fn record_pid(pid: u32) {
-    if let Some(file) = std::env::var_os("OPSTACK_HARNESS_PID_FILE") {
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&file)
-            .unwrap_or_else(|e| panic!("OPSTACK_HARNESS_PID_FILE={}: {e}", file.to_string_lossy()));
-        writeln!(f, "{pid}").expect("write the PID file");
+    let path = std::env::var_os("OPSTACK_HARNESS_PID_FILE")
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let checkout = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+            let checkout = checkout.canonicalize().unwrap_or(checkout);
+            let key = checkout.to_string_lossy().replace('/', "_");
+            cache_root()
+                .join("harness-pids")
+                .join(format!("{key}.pids"))
+        });
+    let start_time = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            let after_name = &stat[stat.rfind(')')? + 1..];
+            after_name.split_whitespace().nth(19).map(str::to_owned)
+        })
+        .unwrap_or_else(|| "?".to_string());
+    if let Some(parent) = path.parent() {
+        let _ = std::fs::create_dir_all(parent);
     }
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .unwrap_or_else(|e| panic!("could not open the PID record {}: {e}", path.display()));
+    // One write call per line: appends from parallel test binaries do not interleave.
+    file.write_all(format!("{pid} {start_time} geth\n").as_bytes())
+        .unwrap_or_else(|e| panic!("could not record PID {pid} in {}: {e}", path.display()));
 }
 
 static AT_EXIT: Mutex<Vec<(u32, PathBuf)>> = Mutex::new(Vec::new());
