@@ -5,6 +5,9 @@
 //! Nothing here talks to a cluster: discovered contracts come only from the spec, and the owner
 //! UID is a placeholder the apiserver would assign.
 
+// A render's error is built at most once per command, on the way out: its size costs nothing.
+#![allow(clippy::result_large_err)]
+
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};

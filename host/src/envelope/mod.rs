@@ -196,14 +196,13 @@ fn seal_one(object: &Value, owner: &Owner) -> Result<(String, Value), Vec<Envelo
     if let Some(namespace) = object
         .pointer("/metadata/namespace")
         .and_then(Value::as_str)
+        && namespace != owner.namespace
     {
-        if namespace != owner.namespace {
-            return Err(vec![EnvelopeError::ForeignNamespace {
-                object: id,
-                namespace: namespace.to_string(),
-                expected: owner.namespace.clone(),
-            }]);
-        }
+        return Err(vec![EnvelopeError::ForeignNamespace {
+            object: id,
+            namespace: namespace.to_string(),
+            expected: owner.namespace.clone(),
+        }]);
     }
     // Parsing into the typed object drops fields Kubernetes does not know and gives one
     // canonical shape; the checks below then see exactly what will be applied.
@@ -302,7 +301,7 @@ fn check_pod_template(
         .and_then(|m| m.annotations.as_ref());
     let violations = check_restricted(pod).into_iter().chain(
         annotations
-            .map(|a| pod_security::check_apparmor_annotations(a))
+            .map(pod_security::check_apparmor_annotations)
             .unwrap_or_default(),
     );
     errors.extend(violations.map(|v| EnvelopeError::PodSecurity {

@@ -151,15 +151,16 @@ pub fn check_restricted(pod: &PodSpec) -> Vec<PodSecurityViolation> {
     let host_users_off = pod.host_users == Some(false);
     // 6, 7, 9, 11 at pod level.
     if let Some(sc) = pod_sc {
-        if let Some(profile) = &sc.app_armor_profile {
-            if profile.type_ != "RuntimeDefault" && profile.type_ != "Localhost" {
-                violate(
-                    6,
-                    "AppArmor",
-                    "securityContext.appArmorProfile.type".into(),
-                    "must be RuntimeDefault or Localhost".into(),
-                );
-            }
+        if let Some(profile) = &sc.app_armor_profile
+            && profile.type_ != "RuntimeDefault"
+            && profile.type_ != "Localhost"
+        {
+            violate(
+                6,
+                "AppArmor",
+                "securityContext.appArmorProfile.type".into(),
+                "must be RuntimeDefault or Localhost".into(),
+            );
         }
         if let Some(selinux) = &sc.se_linux_options {
             check_selinux(
@@ -170,15 +171,16 @@ pub fn check_restricted(pod: &PodSpec) -> Vec<PodSecurityViolation> {
                 &mut violate,
             );
         }
-        if let Some(seccomp) = &sc.seccomp_profile {
-            if seccomp.type_ != "RuntimeDefault" && seccomp.type_ != "Localhost" {
-                violate(
-                    9,
-                    "Seccomp",
-                    "securityContext.seccompProfile.type".into(),
-                    format!("{:?} is not allowed; use RuntimeDefault", seccomp.type_),
-                );
-            }
+        if let Some(seccomp) = &sc.seccomp_profile
+            && seccomp.type_ != "RuntimeDefault"
+            && seccomp.type_ != "Localhost"
+        {
+            violate(
+                9,
+                "Seccomp",
+                "securityContext.seccompProfile.type".into(),
+                format!("{:?} is not allowed; use RuntimeDefault", seccomp.type_),
+            );
         }
         if sc.windows_options.as_ref().and_then(|w| w.host_process) == Some(true) {
             violate(
@@ -350,15 +352,16 @@ fn check_container_security(
         );
     }
     // 6. AppArmor.
-    if let Some(profile) = &sc.app_armor_profile {
-        if profile.type_ != "RuntimeDefault" && profile.type_ != "Localhost" {
-            violate(
-                6,
-                "AppArmor",
-                format!("{sc_field}.appArmorProfile.type"),
-                "must be RuntimeDefault or Localhost".into(),
-            );
-        }
+    if let Some(profile) = &sc.app_armor_profile
+        && profile.type_ != "RuntimeDefault"
+        && profile.type_ != "Localhost"
+    {
+        violate(
+            6,
+            "AppArmor",
+            format!("{sc_field}.appArmorProfile.type"),
+            "must be RuntimeDefault or Localhost".into(),
+        );
     }
     // 7. SELinux.
     if let Some(selinux) = &sc.se_linux_options {
@@ -386,15 +389,16 @@ fn check_container_security(
         );
     }
     // 9. Seccomp profile type.
-    if let Some(seccomp) = &sc.seccomp_profile {
-        if seccomp.type_ != "RuntimeDefault" && seccomp.type_ != "Localhost" {
-            violate(
-                9,
-                "Seccomp",
-                format!("{sc_field}.seccompProfile.type"),
-                format!("{:?} is not allowed; use RuntimeDefault", seccomp.type_),
-            );
-        }
+    if let Some(seccomp) = &sc.seccomp_profile
+        && seccomp.type_ != "RuntimeDefault"
+        && seccomp.type_ != "Localhost"
+    {
+        violate(
+            9,
+            "Seccomp",
+            format!("{sc_field}.seccompProfile.type"),
+            format!("{:?} is not allowed; use RuntimeDefault", seccomp.type_),
+        );
     }
     // 11. Windows HostProcess.
     if sc.windows_options.as_ref().and_then(|w| w.host_process) == Some(true) {
