@@ -33,22 +33,7 @@ impl Renderer for MinimalOpNode {
     }
 
     fn validate(input: &RenderInput) -> Result<Vec<String>, PluginError> {
-        let resource = input.resource_json()?;
-        let mut problems = Vec::new();
-        match str_at(&resource, "/spec/nodeType") {
-            Some("sequencer" | "replica") => {}
-            other => problems.push(format!(
-                "spec.nodeType must be sequencer or replica, got {other:?}"
-            )),
-        }
-        if input.secret("jwt").is_none() {
-            problems.push("no jwt Secret was provided by the host".to_owned());
-        }
-        if problems.is_empty() {
-            Ok(Vec::new())
-        } else {
-            Err(PluginError::Invalid(problems))
-        }
+        check(input, &input.resource_json()?)
     }
 
     fn render(input: &RenderInput) -> Result<RenderOutput, PluginError> {
@@ -58,11 +43,32 @@ impl Renderer for MinimalOpNode {
 
 export_renderer!(MinimalOpNode);
 
+fn check(input: &RenderInput, resource: &Value) -> Result<Vec<String>, PluginError> {
+    let mut problems = Vec::new();
+    match str_at(resource, "/spec/nodeType") {
+        Some("sequencer" | "replica") => {}
+        other => problems.push(format!(
+            "spec.nodeType must be sequencer or replica, got {other:?}"
+        )),
+    }
+    if input.secret("jwt").is_none() {
+        problems.push("no jwt Secret was provided by the host".to_owned());
+    }
+    if problems.is_empty() {
+        Ok(Vec::new())
+    } else {
+        Err(PluginError::Invalid(problems))
+    }
+}
+
 /// The render function itself, callable natively (the benchmark's baseline).
 pub fn render(input: &RenderInput) -> Result<RenderOutput, PluginError> {
-    MinimalOpNode::validate(input)?;
+    // Parse the resource once; validation and rendering share the tree.
     let resource = input.resource_json()?;
-    let name = input.name()?;
+    check(input, &resource)?;
+    let name = str_at(&resource, "/metadata/name")
+        .ok_or_else(|| PluginError::invalid("metadata.name is missing"))?
+        .to_owned();
     let spec = &resource["spec"];
     let labels = k8s::labels("op-node", &name, "node");
     let selector: BTreeMap<String, String> = labels
