@@ -7,7 +7,10 @@
 
 use std::fmt;
 
-use k8s_openapi::api::core::v1::{Container, PodSpec, Probe, SecurityContext};
+use k8s_openapi::api::core::v1::{
+    AppArmorProfile, Container, PodSecurityContext, PodSpec, Probe, SELinuxOptions, SeccompProfile,
+    SecurityContext,
+};
 
 /// One broken control.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -151,53 +154,12 @@ pub fn check_restricted(pod: &PodSpec) -> Vec<PodSecurityViolation> {
     let host_users_off = pod.host_users == Some(false);
     // 6, 7, 9, 11 at pod level.
     if let Some(sc) = pod_sc {
-        if let Some(profile) = &sc.app_armor_profile
-            && profile.type_ != "RuntimeDefault"
-            && profile.type_ != "Localhost"
-        {
-            violate(
-                6,
-                "AppArmor",
-                "securityContext.appArmorProfile.type".into(),
-                "must be RuntimeDefault or Localhost".into(),
-            );
-        }
-        if let Some(selinux) = &sc.se_linux_options {
-            check_selinux(
-                selinux.type_.as_deref(),
-                selinux.user.is_some(),
-                selinux.role.is_some(),
-                "securityContext",
-                &mut violate,
-            );
-        }
-        if let Some(seccomp) = &sc.seccomp_profile
-            && seccomp.type_ != "RuntimeDefault"
-            && seccomp.type_ != "Localhost"
-        {
-            violate(
-                9,
-                "Seccomp",
-                "securityContext.seccompProfile.type".into(),
-                format!("{:?} is not allowed; use RuntimeDefault", seccomp.type_),
-            );
-        }
-        if sc.windows_options.as_ref().and_then(|w| w.host_process) == Some(true) {
-            violate(
-                11,
-                "Windows HostProcess",
-                "securityContext.windowsOptions.hostProcess".into(),
-                "must be unset or false".into(),
-            );
-        }
-        if sc.run_as_user == Some(0) && !host_users_off {
-            violate(
-                16,
-                "Non-root user",
-                "securityContext.runAsUser".into(),
-                "must not be 0".into(),
-            );
-        }
+        check_shared_fields(
+            SharedFields::from(sc),
+            "securityContext",
+            host_users_off,
+            &mut violate,
+        );
     }
     let pod_non_root = pod_sc.and_then(|s| s.run_as_non_root) == Some(true);
     let pod_seccomp_set = pod_sc.and_then(|s| s.seccomp_profile.as_ref()).is_some();
@@ -351,28 +313,6 @@ fn check_container_security(
             "must be unset or false".into(),
         );
     }
-    // 6. AppArmor.
-    if let Some(profile) = &sc.app_armor_profile
-        && profile.type_ != "RuntimeDefault"
-        && profile.type_ != "Localhost"
-    {
-        violate(
-            6,
-            "AppArmor",
-            format!("{sc_field}.appArmorProfile.type"),
-            "must be RuntimeDefault or Localhost".into(),
-        );
-    }
-    // 7. SELinux.
-    if let Some(selinux) = &sc.se_linux_options {
-        check_selinux(
-            selinux.type_.as_deref(),
-            selinux.user.is_some(),
-            selinux.role.is_some(),
-            &sc_field,
-            violate,
-        );
-    }
     // 8 and 19. /proc mount.
     if sc.proc_mount.as_deref().is_some_and(|m| m != "Default") {
         violate(
@@ -388,33 +328,93 @@ fn check_container_security(
             "must be unset or Default, even with user namespaces".into(),
         );
     }
-    // 9. Seccomp profile type.
-    if let Some(seccomp) = &sc.seccomp_profile
+    check_shared_fields(SharedFields::from(sc), &sc_field, host_users_off, violate);
+}
+
+/// The fields pod and container security contexts share, checked the same way at both levels:
+/// AppArmor (6), SELinux (7), seccomp type (9), Windows HostProcess (11), non-root user (16).
+struct SharedFields<'a> {
+    app_armor: Option<&'a AppArmorProfile>,
+    selinux: Option<&'a SELinuxOptions>,
+    seccomp: Option<&'a SeccompProfile>,
+    host_process: Option<bool>,
+    run_as_user: Option<i64>,
+}
+
+impl<'a> From<&'a PodSecurityContext> for SharedFields<'a> {
+    fn from(sc: &'a PodSecurityContext) -> Self {
+        SharedFields {
+            app_armor: sc.app_armor_profile.as_ref(),
+            selinux: sc.se_linux_options.as_ref(),
+            seccomp: sc.seccomp_profile.as_ref(),
+            host_process: sc.windows_options.as_ref().and_then(|w| w.host_process),
+            run_as_user: sc.run_as_user,
+        }
+    }
+}
+
+impl<'a> From<&'a SecurityContext> for SharedFields<'a> {
+    fn from(sc: &'a SecurityContext) -> Self {
+        SharedFields {
+            app_armor: sc.app_armor_profile.as_ref(),
+            selinux: sc.se_linux_options.as_ref(),
+            seccomp: sc.seccomp_profile.as_ref(),
+            host_process: sc.windows_options.as_ref().and_then(|w| w.host_process),
+            run_as_user: sc.run_as_user,
+        }
+    }
+}
+
+fn check_shared_fields(
+    fields: SharedFields<'_>,
+    at: &str,
+    host_users_off: bool,
+    violate: &mut impl FnMut(u8, &'static str, String, String),
+) {
+    if let Some(profile) = fields.app_armor
+        && profile.type_ != "RuntimeDefault"
+        && profile.type_ != "Localhost"
+    {
+        violate(
+            6,
+            "AppArmor",
+            format!("{at}.appArmorProfile.type"),
+            "must be RuntimeDefault or Localhost".into(),
+        );
+    }
+    if let Some(selinux) = fields.selinux {
+        check_selinux(
+            selinux.type_.as_deref(),
+            selinux.user.is_some(),
+            selinux.role.is_some(),
+            at,
+            violate,
+        );
+    }
+    if let Some(seccomp) = fields.seccomp
         && seccomp.type_ != "RuntimeDefault"
         && seccomp.type_ != "Localhost"
     {
         violate(
             9,
             "Seccomp",
-            format!("{sc_field}.seccompProfile.type"),
+            format!("{at}.seccompProfile.type"),
             format!("{:?} is not allowed; use RuntimeDefault", seccomp.type_),
         );
     }
-    // 11. Windows HostProcess.
-    if sc.windows_options.as_ref().and_then(|w| w.host_process) == Some(true) {
+    if fields.host_process == Some(true) {
         violate(
             11,
             "Windows HostProcess",
-            format!("{sc_field}.windowsOptions.hostProcess"),
+            format!("{at}.windowsOptions.hostProcess"),
             "must be unset or false".into(),
         );
     }
-    // 16. Non-root user.
-    if sc.run_as_user == Some(0) && !host_users_off {
+    if fields.run_as_user == Some(0) && !host_users_off {
         violate(
             16,
             "Non-root user",
-            format!("{sc_field}.runAsUser"),
+            format!("{at}.runAsUser"),
             "must not be 0".into(),
         );
     }
