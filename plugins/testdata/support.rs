@@ -8,7 +8,10 @@ use std::path::PathBuf;
 
 use opstack_plugin_sdk::harness::{Error, Harness, Rendered};
 use opstack_plugin_sdk::serde_json::{Value, json};
-use opstack_plugin_sdk::{ContractAddress, Endpoint, NamedObject, RenderInput, ResolvedReference};
+use opstack_plugin_sdk::{
+    ContractAddress, Endpoint, NamedObject, PluginError, RenderInput, RenderOutput,
+    ResolvedReference,
+};
 
 pub const NAMESPACE: &str = "chain-a";
 pub const FACTORY: &str = "0x05F9613aDB30026FFd634f38e5C4dFd30a197Fa1";
@@ -17,6 +20,52 @@ pub const SIGNER_ADDRESS: &str = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
 /// Loads the plugin built by `plugins/build.sh` (a missing one fails the test).
 pub fn plugin(stem: &str) -> Harness {
     Harness::load_built(stem)
+}
+
+/// A crate's fixtures, its built plugin, and the same render code linked natively.
+pub struct Suite {
+    pub plugin: Harness,
+    pub fixtures: Vec<(&'static str, RenderInput)>,
+    pub native: fn(&RenderInput) -> Result<RenderOutput, PluginError>,
+}
+
+impl Suite {
+    /// Every fixture rendered by the built plugin, by name.
+    pub fn rendered(&self) -> Vec<(&'static str, Rendered)> {
+        self.fixtures
+            .iter()
+            .map(|(name, input)| (*name, render(&self.plugin, input)))
+            .collect()
+    }
+
+    /// Runs `check` on every fixture's render.
+    pub fn each(&self, check: impl Fn(&str, &Rendered)) {
+        for (name, rendered) in self.rendered() {
+            check(name, &rendered);
+        }
+    }
+
+    /// The plugin's info names `name` and serves only `kind`.
+    pub fn assert_info(&self, name: &str, kind: &str) {
+        let info = self.plugin.plugin().info();
+        assert_eq!(info.name, name);
+        assert_eq!(info.kinds, [kind]);
+    }
+
+    /// Same input, same output: the sandboxed plugin's objects, and the render code's own bytes
+    /// before the host parses them (the same code, run natively).
+    pub fn assert_same_bytes(&self) {
+        for (name, input) in &self.fixtures {
+            let first = render(&self.plugin, input).canonical_json();
+            assert_eq!(
+                first,
+                render(&self.plugin, input).canonical_json(),
+                "{name}"
+            );
+            let native = (self.native)(input).unwrap().objects;
+            assert_eq!(native, (self.native)(input).unwrap().objects, "{name}");
+        }
+    }
 }
 
 /// How the components reach L1 in a fixture.
@@ -352,6 +401,44 @@ pub fn assert_restricted(rendered: &Rendered) {
             assert_eq!(sc["capabilities"]["drop"], json!(["ALL"]));
         }
     }
+}
+
+/// The one Deployment `name`: one replica, `Recreate` (one signer per key).
+pub fn assert_single_signer_deployment(rendered: &Rendered, name: &str) {
+    assert_eq!(rendered.objects.len(), 1);
+    let deployment = object(rendered, "Deployment");
+    assert_eq!(deployment["metadata"]["name"], name);
+    assert_eq!(deployment["spec"]["replicas"], 1);
+    assert_eq!(
+        deployment["spec"]["strategy"],
+        json!({ "type": "Recreate" })
+    );
+}
+
+/// The key is `<env>` from the `private-key` Secret `secret` (key `private-key`), never a flag.
+pub fn assert_private_key_env(rendered: &Rendered, env_name: &str, secret: &str) {
+    let var = env(rendered, env_name).unwrap_or_else(|| panic!("no {env_name}"));
+    assert_eq!(
+        var["valueFrom"]["secretKeyRef"],
+        json!({ "name": secret, "key": "private-key", "optional": false })
+    );
+    assert!(!has_flag(&args(rendered), "private-key"));
+    assert!(!has_flag(&args(rendered), "signer.endpoint"));
+    assert_keys_only_through_secret_key_refs(rendered);
+}
+
+/// A remote signer: endpoint and address flags, TLS on (`"true"`) or off, and no key env var.
+pub fn assert_remote_signer(rendered: &Rendered, key_env: &str, tls: &str) {
+    let args = args(rendered);
+    assert!(
+        flag(&args, "signer.endpoint")
+            .unwrap()
+            .contains("op-signer")
+    );
+    assert_eq!(flag(&args, "signer.address"), Some(SIGNER_ADDRESS));
+    assert_eq!(flag(&args, "signer.tls.enabled"), Some(tls));
+    assert!(!has_flag(&args, "private-key"));
+    assert!(env(rendered, key_env).is_none());
 }
 
 /// No literal env value and no arg carries a secret: every env var that is not a plain

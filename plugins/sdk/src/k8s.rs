@@ -4,10 +4,10 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
-    Capabilities, ConfigMapVolumeSource, Container, ContainerPort, EnvVar, ExecAction,
-    HTTPGetAction, PodSecurityContext, Probe, ResourceRequirements, SeccompProfile,
-    SecretVolumeSource, SecurityContext, Service, ServicePort, ServiceSpec, TCPSocketAction,
-    Volume, VolumeMount,
+    Capabilities, ConfigMapVolumeSource, Container, ContainerPort, EnvVar, EnvVarSource,
+    ExecAction, HTTPGetAction, PodSecurityContext, Probe, ResourceRequirements, SeccompProfile,
+    SecretKeySelector, SecretVolumeSource, SecurityContext, Service, ServicePort, ServiceSpec,
+    TCPSocketAction, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -157,6 +157,22 @@ pub fn config_map_volume(volume: &str, config_map: &str) -> Volume {
     }
 }
 
+/// An environment variable from one key of a Secret (`valueFrom.secretKeyRef`, not optional).
+pub fn secret_env(name: &str, secret_name: &str, key: &str) -> EnvVar {
+    EnvVar {
+        name: name.to_owned(),
+        value: None,
+        value_from: Some(EnvVarSource {
+            secret_key_ref: Some(SecretKeySelector {
+                name: secret_name.to_owned(),
+                key: key.to_owned(),
+                optional: Some(false),
+            }),
+            ..Default::default()
+        }),
+    }
+}
+
 /// Mounts a volume at `path`. Never with `subPath`: subPath mounts do not see Secret rotation.
 pub fn mount(volume: &str, path: &str, read_only: bool) -> VolumeMount {
     VolumeMount {
@@ -228,6 +244,29 @@ impl ContainerBuilder {
                 value: Some(value.to_owned()),
                 value_from: None,
             });
+        self
+    }
+
+    /// An environment variable filled from one key of a Secret (`valueFrom.secretKeyRef`): the
+    /// route for a binary that takes a secret only as a value, never as a file (e.g.
+    /// `OP_BATCHER_PRIVATE_KEY`). The value never appears in the rendered object.
+    pub fn env_from_secret(mut self, name: &str, secret_name: &str, key: &str) -> Self {
+        self.container
+            .env
+            .get_or_insert_with(Vec::new)
+            .push(secret_env(name, secret_name, key));
+        self
+    }
+
+    /// Any environment variable, e.g. one built with [`secret_env`].
+    pub fn env_var(mut self, env: EnvVar) -> Self {
+        self.container.env.get_or_insert_with(Vec::new).push(env);
+        self
+    }
+
+    /// `imagePullPolicy` (`Always`, `IfNotPresent` or `Never`); `IfNotPresent` by default.
+    pub fn pull_policy(mut self, policy: &str) -> Self {
+        self.container.image_pull_policy = Some(policy.to_owned());
         self
     }
 

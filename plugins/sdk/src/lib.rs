@@ -27,6 +27,7 @@
 mod flags;
 mod input;
 pub mod k8s;
+pub mod op_service;
 mod types;
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -62,6 +63,31 @@ pub trait Renderer {
 
     /// Renders the resource into Kubernetes objects.
     fn render(input: &RenderInput) -> Result<RenderOutput, PluginError>;
+}
+
+/// A renderer whose validation *is* its render, with the objects dropped: whatever the render
+/// refuses, `validate` refuses with the same words, and there is no second code path to drift.
+/// Implement this instead of [`Renderer`] to write only `info` and `render`.
+pub trait ValidatingRenderer {
+    /// Name, version and kinds. Role and contract version are filled in by the SDK.
+    fn info() -> PluginInfo;
+
+    /// Renders the resource into Kubernetes objects.
+    fn render(input: &RenderInput) -> Result<RenderOutput, PluginError>;
+}
+
+impl<T: ValidatingRenderer> Renderer for T {
+    fn info() -> PluginInfo {
+        <T as ValidatingRenderer>::info()
+    }
+
+    fn validate(input: &RenderInput) -> Result<Vec<String>, PluginError> {
+        <T as ValidatingRenderer>::render(input).map(|out| out.warnings)
+    }
+
+    fn render(input: &RenderInput) -> Result<RenderOutput, PluginError> {
+        <T as ValidatingRenderer>::render(input)
+    }
 }
 
 /// A policy plugin: inspects what a renderer produced.

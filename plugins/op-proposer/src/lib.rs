@@ -1,0 +1,98 @@
+//! The bundled renderer of `OpProposer`: one op-proposer Deployment named after the resource,
+//! one replica with the `Recreate` strategy (two proposers must never sign with one key).
+//!
+//! op-proposer only proposes through the DisputeGameFactory: `--l2oo-address` was removed
+//! (`shared/opstack/flags/op-proposer.txt`), so it is never rendered. The key reaches the binary
+//! only as `OP_PROPOSER_PRIVATE_KEY` from its Secret (keys.md §6–7).
+
+use opstack_plugin_sdk::crds::OptimismNetworkSpec;
+use opstack_plugin_sdk::crds::conventions::endpoint;
+use opstack_plugin_sdk::op_service::{self, RpcService, ServiceParts};
+use opstack_plugin_sdk::{
+    PluginError, PluginInfo, RenderInput, RenderOutput, ValidatingRenderer, export_renderer,
+};
+
+/// The image when the resource sets none (an op-proposer release without L2OutputOracle support).
+pub const DEFAULT_IMAGE: &str =
+    "us-docker.pkg.dev/oplabs-tools-artifacts/images/op-proposer:v1.16.3";
+
+/// Registry name of the contract the host discovers (or the network pins).
+const FACTORY_CONTRACT: &str = "DisputeGameFactoryProxy";
+
+pub struct OpProposerRenderer;
+
+impl ValidatingRenderer for OpProposerRenderer {
+    fn info() -> PluginInfo {
+        PluginInfo::new("op-proposer", env!("CARGO_PKG_VERSION"), &["OpProposer"])
+    }
+
+    fn render(input: &RenderInput) -> Result<RenderOutput, PluginError> {
+        render(input)
+    }
+}
+
+export_renderer!(OpProposerRenderer);
+
+/// Renders an `OpProposer` into its Deployment.
+pub fn render(input: &RenderInput) -> Result<RenderOutput, PluginError> {
+    let proposer = input.op_proposer()?;
+    let network: OptimismNetworkSpec = input.network_spec()?;
+    let name = input.name()?;
+    let spec = &proposer.spec;
+    let mut out = RenderOutput::default();
+
+    let factory = spec
+        .dispute_game
+        .factory_addr
+        .as_deref()
+        .or_else(|| input.contract(FACTORY_CONTRACT))
+        .ok_or_else(|| {
+            PluginError::invalid(format!(
+                "spec.disputeGame.factoryAddr: no DisputeGameFactory address is known for \
+                 OptimismNetwork {}; set spec.disputeGame.factoryAddr (or the network's \
+                 spec.contractAddresses.disputeGameFactoryAddr), or let discovery find it \
+                 (spec.contractAddresses.systemConfigAddr with discoveryMethod auto)",
+                input.network.name
+            ))
+        })?;
+
+    let mut parts = ServiceParts::l1_signer(
+        "OP_PROPOSER",
+        input,
+        &network,
+        spec.private_key.as_ref(),
+        spec.remote_signer.as_ref(),
+    )?;
+    let rollup = op_service::require_endpoint(
+        input,
+        "rollupNodeRef",
+        &spec.rollup_node_ref.name,
+        endpoint::ROLLUP_RPC,
+    )?;
+    parts
+        .flags
+        .set("rollup-rpc", rollup)
+        .set("game-factory-address", factory)
+        .set("game-type", spec.dispute_game.game_type)
+        .set("proposal-interval", &spec.proposal.proposal_interval)
+        .set_opt("poll-interval", spec.proposal.poll_interval.as_deref())
+        .switch_if("allow-non-finalized", spec.proposal.allow_non_finalized);
+    if spec.proposal.allow_non_finalized {
+        out.warn(
+            "spec.proposal.allowNonFinalized proposes L2 state derived from unfinalized L1 \
+             blocks: an L1 reorg can make a proposal wrong; use it on testnets only",
+        );
+    }
+    let service = RpcService {
+        binary: "op-proposer",
+        component: "proposer",
+        image: &spec.image,
+        default_image: DEFAULT_IMAGE,
+        tx: &spec.l1_transaction,
+        rpc: &spec.rpc,
+        metrics: spec.metrics.as_ref(),
+        resources: spec.resources.as_ref(),
+    };
+    out.push(&service.deployment(&name, parts, &network))?;
+    Ok(out)
+}
