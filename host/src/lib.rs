@@ -3,6 +3,7 @@
 pub mod bundled;
 pub mod cli;
 pub mod context;
+pub mod controller;
 pub mod discovery;
 pub mod envelope;
 pub mod runtime;

@@ -39,6 +39,9 @@ enum Command {
         #[arg(short = 'n', long, default_value = "default")]
         namespace: String,
     },
+    /// Run the operator: reconcile every OptimismNetwork, OpNode, OpBatcher, OpProposer and
+    /// OpChallenger into their children, until SIGTERM. Uses the in-cluster config or the kubeconfig.
+    Run(opstack_operator::cli::run::RunArgs),
     /// Tools for plugin files (`.wasm` components).
     Plugin {
         #[command(subcommand)]
@@ -79,6 +82,7 @@ fn main() -> ExitCode {
             )
             .map_err(Into::into)
         }
+        Command::Run(args) => opstack_operator::cli::run::run(args).map_err(Into::into),
         Command::Plugin { command } => {
             opstack_operator::cli::plugin::run(command, &mut std::io::stdout().lock())
         }

@@ -4,3 +4,4 @@ pub mod crds;
 pub mod discover;
 pub mod plugin;
 pub mod render;
+pub mod run;

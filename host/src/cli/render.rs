@@ -18,8 +18,9 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::bundled;
-use crate::context::{self, ContextError};
-use crate::envelope::{self, EnvelopeError, Owner};
+use crate::context::ContextError;
+use crate::controller::pipeline::{self, PipelineError};
+use crate::envelope::EnvelopeError;
 use crate::runtime::{self, Plugin, Runtime, RuntimeConfig};
 use crate::validate::{self, Peers};
 
@@ -143,77 +144,37 @@ pub fn run(
 
     for kind in bundled::KINDS {
         for resource in resources.iter().filter(|r| r.kind == *kind) {
-            let network_name = if *kind == "OptimismNetwork" {
-                resource.name.clone()
-            } else {
-                resource
-                    .value
-                    .pointer("/spec/optimismNetworkRef/name")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string()
-            };
+            let network_name = pipeline::network_name(kind, &resource.value);
             let network = networks
                 .iter()
                 .find(|n| n.metadata.name.as_deref() == Some(network_name.as_str()))
                 .expect("host validation checked that the network exists");
-            let references = context::references(kind, &resource.value, |target| {
-                nodes
-                    .iter()
-                    .find(|n| n.metadata.name.as_deref() == Some(target))
-            })?;
-            let input = context::render_input(kind, &resource.value, network, references)?;
             let plugin = &plugins[*kind];
-            let plugin_error = |source| RenderError::Plugin {
-                kind: kind.to_string(),
-                name: resource.name.clone(),
-                plugin: plugin.info().name.clone(),
-                source,
-            };
-            let mut warnings = plugin.validate(&input).map_err(plugin_error)?;
-            let rendered = plugin.render(&input).map_err(plugin_error)?;
-            for warning in &rendered.warnings {
-                // validate and render often report the same thing; say it once.
-                if !warnings.contains(warning) {
-                    warnings.push(warning.clone());
-                }
-            }
-            for warning in warnings {
+            let sealed =
+                pipeline::render(kind, &resource.value, OFFLINE_UID, network, &nodes, plugin)
+                    .map_err(|error| match error {
+                        PipelineError::Context(error) => RenderError::Context(error),
+                        PipelineError::Plugin { plugin, source } => RenderError::Plugin {
+                            kind: kind.to_string(),
+                            name: resource.name.clone(),
+                            plugin,
+                            source,
+                        },
+                        PipelineError::Envelope(errors) => RenderError::Envelope {
+                            kind: kind.to_string(),
+                            name: resource.name.clone(),
+                            errors,
+                        },
+                    })?;
+            for warning in &sealed.warnings {
                 writeln!(warn, "warning: {kind} {}: {warning}", resource.name)?;
             }
-            let owner = Owner {
-                api_version: "optimism.io/v1alpha1".to_string(),
-                kind: kind.to_string(),
-                name: resource.name.clone(),
-                namespace: resource
-                    .value
-                    .pointer("/metadata/namespace")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string(),
-                uid: OFFLINE_UID.to_string(),
-                network: network_name.clone(),
-                allowed_secrets: input
-                    .network
-                    .secrets
-                    .iter()
-                    .map(|s| s.name.clone())
-                    .collect(),
-                rendered_by: format!("{}@sha256:{}", plugin.info().name, plugin.sha256()),
-            };
-            let sealed = envelope::seal(&rendered.objects, &owner).map_err(|errors| {
-                RenderError::Envelope {
-                    kind: kind.to_string(),
-                    name: resource.name.clone(),
-                    errors,
-                }
-            })?;
-            for object in sealed {
+            for object in sealed.objects {
                 writeln!(out, "---")?;
                 writeln!(
                     out,
                     "# {kind}/{} rendered by {}",
-                    resource.name, owner.rendered_by
+                    resource.name, sealed.rendered_by
                 )?;
                 out.write_all(
                     serde_yaml::to_string(&object)
@@ -228,7 +189,7 @@ pub fn run(
 
 /// A private per-user directory for precompiled plugins, so a second `render` skips the
 /// ~100 ms compile of each plugin. `OPSTACK_CACHE_DIR`, else the XDG cache.
-fn compiled_plugin_cache() -> Option<PathBuf> {
+pub(crate) fn compiled_plugin_cache() -> Option<PathBuf> {
     let root = std::env::var_os("OPSTACK_CACHE_DIR")
         .map(PathBuf::from)
         .or_else(|| {

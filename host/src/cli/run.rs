@@ -1,0 +1,113 @@
+//! `opstack-operator run`: the controllers against a cluster, until SIGTERM or Ctrl-C.
+
+use std::time::Duration;
+
+use crate::controller::{self, ControllerError, Settings};
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// One JSON object per line (for log collectors).
+    Json,
+    /// Human-readable lines.
+    Text,
+}
+
+/// Options of `run`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunArgs {
+    /// Log format.
+    #[arg(long, value_enum, default_value = "json")]
+    pub log_format: LogFormat,
+    /// Reconciles at once, per kind.
+    #[arg(long, default_value_t = 4)]
+    pub concurrency: u16,
+    /// Seconds between resyncs of a settled CR (how soon a Secret created later is noticed).
+    #[arg(long, default_value_t = 300)]
+    pub resync_seconds: u64,
+    /// Directory for compiled plugins (skips the compile on restart).
+    #[arg(long, value_name = "DIR")]
+    pub plugin_cache: Option<std::path::PathBuf>,
+}
+
+/// Why `run` stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("no Kubernetes configuration (in-cluster or kubeconfig): {0}")]
+    Config(#[from] kube::config::InferConfigError),
+    #[error("building the Kubernetes client: {0}")]
+    Client(#[from] kube::Error),
+    #[error("{0}")]
+    Controller(#[from] ControllerError),
+    #[error("starting the async runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error("setting up logging: {0}")]
+    Logging(String),
+}
+
+/// Sets up logging (`RUST_LOG` filters, default `info`) in the chosen format.
+pub fn init_logging(format: LogFormat) -> Result<(), RunError> {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let result = match format {
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+    result.map_err(|e| RunError::Logging(e.to_string()))
+}
+
+/// Resolves on SIGTERM (what the kubelet sends) or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = ctrl_c => {},
+                    _ = terminate.recv() => {},
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+/// Runs the operator until a shutdown signal; in-flight reconciles finish first.
+pub fn run(args: RunArgs) -> Result<(), RunError> {
+    // kube and reqwest both use rustls; with ring installed explicitly, rustls never has to
+    // choose between providers (shared/docs/wasm-spike.md §4). Err: one is installed already.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    init_logging(args.log_format)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(RunError::Runtime)?;
+    runtime.block_on(async move {
+        let config = kube::Config::infer().await?;
+        tracing::info!(cluster = %config.cluster_url, "connecting");
+        let client = kube::Client::try_from(config)?;
+        let settings = Settings {
+            concurrency: args.concurrency.max(1),
+            resync: Duration::from_secs(args.resync_seconds.max(1)),
+            cache_dir: args.plugin_cache,
+            instance: std::env::var("POD_NAME").ok(),
+            ..Settings::default()
+        };
+        let context = controller::Context::new(client, settings).await?;
+        tracing::info!(
+            plugins = context.plugins.len(),
+            "plugins loaded; starting the controllers"
+        );
+        controller::run(context, shutdown_signal()).await;
+        tracing::info!("stopped");
+        Ok(())
+    })
+}

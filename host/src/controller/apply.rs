@@ -1,0 +1,228 @@
+//! Applying sealed children: server-side apply with one field manager, skipped when the live
+//! object already matches, and pruning of children the CR no longer renders.
+
+use std::collections::BTreeSet;
+
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
+use kube::core::{ApiResource, GroupVersionKind};
+use kube::{Client, ResourceExt};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::ControllerError;
+use super::WriteCounter;
+use crate::envelope::{self, LABEL_INSTANCE, LABEL_MANAGED_BY, MANAGER};
+
+/// Hash of what the operator last applied to a child. Together with the field-by-field
+/// comparison it notices a field the renderer stopped setting, which a comparison of only the
+/// fields we set cannot.
+pub const ANNOTATION_APPLIED_HASH: &str = "optimism.io/applied-hash";
+
+/// What applying one child did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Unchanged,
+    Created,
+    Updated,
+}
+
+/// `apiVersion` and `kind` of an object, as in the envelope's allow-list (`apps/v1/StatefulSet`).
+pub fn type_of(object: &Value) -> String {
+    format!(
+        "{}/{}",
+        object
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .unwrap_or_default(),
+        object
+            .get("kind")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    )
+}
+
+fn api_resource(api_version: &str, kind: &str) -> ApiResource {
+    let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+    ApiResource::from_gvk(&GroupVersionKind::gvk(group, version, kind))
+}
+
+fn dynamic_api(
+    client: &Client,
+    namespace: &str,
+    api_version: &str,
+    kind: &str,
+) -> Api<DynamicObject> {
+    Api::namespaced_with(client.clone(), namespace, &api_resource(api_version, kind))
+}
+
+/// Stamps the applied-hash annotation on a sealed object.
+pub fn with_hash(mut object: Value) -> Value {
+    let digest = hex(&Sha256::digest(
+        serde_json::to_vec(&object).expect("JSON values serialise"),
+    ));
+    object["metadata"]["annotations"][ANNOTATION_APPLIED_HASH] = Value::String(digest);
+    object
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Whether every field of `desired` is in `live` with the same value. Fields only in `live`
+/// (defaults, other managers' fields, status) do not count; lists must match element by
+/// element. An empty map, list or null in `desired` matches an absent field: the apiserver
+/// drops them, as it drops `omitempty` zero values.
+pub fn is_subset(desired: &Value, live: Option<&Value>) -> bool {
+    match (desired, live) {
+        (Value::Null, None) => true,
+        (Value::Object(d), None) if d.is_empty() => true,
+        (Value::Array(d), None) if d.is_empty() => true,
+        // Go's `omitempty` drops false, 0 and "" of non-pointer fields (e.g. volumeMounts'
+        // readOnly): absent on the live object means exactly that value.
+        (Value::Bool(false), None) => true,
+        (Value::Number(n), None) if n.as_f64() == Some(0.0) => true,
+        (Value::String(s), None) if s.is_empty() => true,
+        (_, None) => false,
+        (Value::Object(d), Some(Value::Object(l))) => {
+            d.iter().all(|(key, value)| is_subset(value, l.get(key)))
+        }
+        (Value::Array(d), Some(Value::Array(l))) => {
+            d.len() == l.len() && d.iter().zip(l).all(|(d, l)| is_subset(d, Some(l)))
+        }
+        (Value::Number(d), Some(Value::Number(l))) => d.as_f64() == l.as_f64(),
+        (d, Some(l)) => d == l,
+    }
+}
+
+/// The first field where `live` differs from `desired` (as for [`is_subset`]), for the log
+/// line that says why a child was written.
+pub fn first_difference(desired: &Value, live: Option<&Value>, path: &str) -> Option<String> {
+    match (desired, live) {
+        (Value::Object(d), Some(Value::Object(l))) => d
+            .iter()
+            .find_map(|(key, value)| first_difference(value, l.get(key), &format!("{path}.{key}"))),
+        (Value::Array(d), Some(Value::Array(l))) if d.len() == l.len() => d
+            .iter()
+            .zip(l)
+            .enumerate()
+            .find_map(|(i, (d, l))| first_difference(d, Some(l), &format!("{path}[{i}]"))),
+        _ if is_subset(desired, live) => None,
+        _ => Some(path.to_string()),
+    }
+}
+
+/// Applies `desired` (sealed, hashed) unless the live object already matches. Returns what was
+/// done and the live object.
+pub async fn apply(
+    client: &Client,
+    namespace: &str,
+    desired: &Value,
+    writes: &WriteCounter,
+) -> Result<(Outcome, Value), ControllerError> {
+    let api_version = desired
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let kind = desired
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let name = desired
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let api = dynamic_api(client, namespace, api_version, kind);
+    let live = api.get_opt(name).await?;
+    let live = live.map(serde_json::to_value).transpose()?;
+    if let Some(live) = &live
+        && is_subset(desired, Some(live))
+    {
+        return Ok((Outcome::Unchanged, live.clone()));
+    }
+    if let Some(live) = &live {
+        tracing::debug!(%kind, %name, field = ?first_difference(desired, Some(live), ""), "live object differs");
+    }
+    writes.count();
+    let applied = api
+        .patch(
+            name,
+            &PatchParams::apply(MANAGER).force(),
+            &Patch::Apply(desired),
+        )
+        .await?;
+    let outcome = if live.is_some() {
+        Outcome::Updated
+    } else {
+        Outcome::Created
+    };
+    Ok((outcome, serde_json::to_value(applied)?))
+}
+
+/// Deletes the children of the CR (`uid`, `instance`) of the kinds an `owner_kind` may render
+/// that are not in `keep` (`type/name`). Never PVCs: they are not in any allow-list, and
+/// volume-claim templates leave them to the StatefulSet's retention policy.
+pub async fn prune(
+    client: &Client,
+    namespace: &str,
+    owner_kind: &str,
+    instance: &str,
+    uid: &str,
+    keep: &BTreeSet<String>,
+    writes: &WriteCounter,
+) -> Result<Vec<String>, ControllerError> {
+    let selector = format!("{LABEL_MANAGED_BY}={MANAGER},{LABEL_INSTANCE}={instance}");
+    let mut pruned = Vec::new();
+    for allowed in envelope::allowed_kinds(owner_kind) {
+        let (api_version, kind) = allowed
+            .rsplit_once('/')
+            .expect("allow-list entries are apiVersion/kind");
+        if kind == "PersistentVolumeClaim" || kind == "Secret" {
+            continue;
+        }
+        let api = dynamic_api(client, namespace, api_version, kind);
+        for object in api.list(&ListParams::default().labels(&selector)).await? {
+            let owned = object.owner_references().iter().any(|r| r.uid == uid);
+            let key = format!("{allowed}/{}", object.name_any());
+            if owned && !keep.contains(&key) {
+                writes.count();
+                api.delete(&object.name_any(), &DeleteParams::background())
+                    .await?;
+                pruned.push(format!("{kind}/{}", object.name_any()));
+            }
+        }
+    }
+    Ok(pruned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn defaults_on_the_live_object_do_not_count_as_a_change() {
+        let desired = json!({"spec": {"replicas": 1, "template": {"containers": [{"name": "a"}]}, "empty": {}}});
+        let live = json!({"spec": {"replicas": 1, "revisionHistoryLimit": 10,
+            "template": {"containers": [{"name": "a", "imagePullPolicy": "Always"}]}}});
+        assert!(is_subset(&desired, Some(&live)));
+    }
+
+    #[test]
+    fn an_edited_or_missing_field_counts_as_a_change() {
+        let desired = json!({"spec": {"replicas": 1, "ports": [{"port": 1}, {"port": 2}]}});
+        let edited = json!({"spec": {"replicas": 2, "ports": [{"port": 1}, {"port": 2}]}});
+        let shorter = json!({"spec": {"replicas": 1, "ports": [{"port": 1}]}});
+        assert!(!is_subset(&desired, Some(&edited)));
+        assert!(!is_subset(&desired, Some(&shorter)));
+    }
+
+    #[test]
+    fn the_hash_changes_with_the_object() {
+        let a = with_hash(json!({"metadata": {"name": "a"}, "data": {"k": "1"}}));
+        let b = with_hash(json!({"metadata": {"name": "a"}, "data": {"k": "2"}}));
+        assert_ne!(
+            a["metadata"]["annotations"][ANNOTATION_APPLIED_HASH],
+            b["metadata"]["annotations"][ANNOTATION_APPLIED_HASH]
+        );
+    }
+}

@@ -1,0 +1,306 @@
+//! The controllers: one kube-runtime `Controller` per kind, each reconcile shaped
+//! dereference → validate → render (plugin) → envelope → apply → status.
+//!
+//! Secrets are never listed or watched: a referenced Secret is read by name during reconcile,
+//! and the periodic requeue notices one created later.
+
+pub mod apply;
+pub mod pipeline;
+mod reconcile;
+pub mod secrets;
+pub mod status;
+
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use futures::{FutureExt, StreamExt};
+use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::watcher;
+use kube::{Api, Client, Resource, ResourceExt};
+use opstack_crds::{OpBatcher, OpChallenger, OpNode, OpProposer, OptimismNetwork};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+pub use reconcile::reconcile;
+
+use crate::bundled;
+use crate::envelope::{LABEL_MANAGED_BY, MANAGER};
+use crate::runtime::{self, Plugin, Runtime, RuntimeConfig};
+
+/// Why a reconcile or the controllers failed. Variant names double as metric labels; a
+/// refusal of the CR itself (validation, plugin, envelope) is not an error but a condition.
+#[derive(Debug, thiserror::Error)]
+pub enum ControllerError {
+    #[error("Kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("(de)serialising an object: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("loading the bundled plugin for {kind}: {source}")]
+    PluginLoad {
+        kind: String,
+        source: runtime::Error,
+    },
+    #[error("no plugin for kind {0}")]
+    NoPlugin(String),
+    #[error("the render task stopped: {0}")]
+    RenderTask(String),
+    #[error("reading random bytes from the OS: {0}")]
+    Random(String),
+}
+
+/// Counts the operator's writes to the API (creates, applies, deletes, status patches, not
+/// Events), so tests and metrics can tell a no-op reconcile from one that wrote.
+#[derive(Debug, Default)]
+pub struct WriteCounter(AtomicU64);
+
+impl WriteCounter {
+    pub fn count(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// How the controllers run.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Reconciles running at once, per kind.
+    pub concurrency: u16,
+    /// Requeue of a settled CR: how soon a Secret created later is noticed.
+    pub resync: Duration,
+    /// Requeue after an API error.
+    pub retry: Duration,
+    /// Compiled-plugin cache.
+    pub cache_dir: Option<PathBuf>,
+    /// Name of this instance in Events (`reportingInstance`), e.g. the pod name.
+    pub instance: Option<String>,
+    /// Watch only this namespace (tests; a namespaced install); `None` watches all.
+    pub namespace: Option<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            concurrency: 4,
+            resync: Duration::from_secs(300),
+            retry: Duration::from_secs(15),
+            cache_dir: None,
+            instance: None,
+            namespace: None,
+        }
+    }
+}
+
+/// What every reconcile shares.
+pub struct Context {
+    pub client: Client,
+    pub plugins: BTreeMap<&'static str, Plugin>,
+    pub recorder: Recorder,
+    pub writes: WriteCounter,
+    pub settings: Settings,
+}
+
+impl Context {
+    /// Loads (compiles) the bundled plugins and builds the shared state.
+    pub async fn new(client: Client, settings: Settings) -> Result<Arc<Context>, ControllerError> {
+        let cache_dir = settings.cache_dir.clone();
+        let plugins = tokio::task::spawn_blocking(move || load_bundled(cache_dir))
+            .await
+            .map_err(|e| ControllerError::RenderTask(e.to_string()))??;
+        let reporter = Reporter {
+            controller: MANAGER.to_string(),
+            instance: settings.instance.clone(),
+        };
+        Ok(Arc::new(Context {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            plugins,
+            writes: WriteCounter::default(),
+            settings,
+        }))
+    }
+}
+
+fn load_bundled(
+    cache_dir: Option<PathBuf>,
+) -> Result<BTreeMap<&'static str, Plugin>, ControllerError> {
+    let runtime = Runtime::new(RuntimeConfig {
+        cache_dir,
+        ..RuntimeConfig::default()
+    })
+    .map_err(|source| ControllerError::PluginLoad {
+        kind: "runtime".into(),
+        source,
+    })?;
+    let mut plugins = BTreeMap::new();
+    for kind in bundled::KINDS {
+        let wasm =
+            bundled::renderer(kind).ok_or_else(|| ControllerError::NoPlugin(kind.to_string()))?;
+        let plugin = runtime
+            .load(wasm)
+            .map_err(|source| ControllerError::PluginLoad {
+                kind: kind.to_string(),
+                source,
+            })?;
+        plugins.insert(*kind, plugin);
+    }
+    Ok(plugins)
+}
+
+/// The kinds the operator reconciles.
+pub trait Kind:
+    Resource<DynamicType = (), Scope = NamespaceResourceScope>
+    + Clone
+    + Debug
+    + Serialize
+    + DeserializeOwned
+    + Send
+    + Sync
+    + 'static
+{
+}
+impl<K> Kind for K where
+    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+        + Clone
+        + Debug
+        + Serialize
+        + DeserializeOwned
+        + Send
+        + Sync
+        + 'static
+{
+}
+
+/// The network a CR (as JSON) belongs to.
+fn network_of<K: Kind>(object: &K) -> Option<String> {
+    let value = serde_json::to_value(object).ok()?;
+    Some(pipeline::network_name(K::kind(&()).as_ref(), &value))
+}
+
+/// Every CR in `store` of the same namespace and network as `changed`: a change of a network
+/// or of an `OpNode` can change what its dependents render or whether they are valid.
+fn dependents<K: Kind, Other: Kind>(store: &Store<K>, changed: &Other) -> Vec<ObjectRef<K>> {
+    let Some(network) = network_of(changed) else {
+        return Vec::new();
+    };
+    let namespace = changed.namespace();
+    store
+        .state()
+        .iter()
+        .filter(|cr| {
+            cr.namespace() == namespace && network_of(cr.as_ref()).as_ref() == Some(&network)
+        })
+        .map(|cr| ObjectRef::from_obj(cr.as_ref()))
+        .collect()
+}
+
+/// An `Api` over the watched scope: one namespace or all.
+fn watched<T>(client: &Client, namespace: &Option<String>) -> Api<T>
+where
+    T: Resource<Scope = NamespaceResourceScope>,
+    T::DynamicType: Default,
+{
+    match namespace {
+        Some(namespace) => Api::namespaced(client.clone(), namespace),
+        None => Api::all(client.clone()),
+    }
+}
+
+fn children_config() -> watcher::Config {
+    watcher::Config::default().labels(&format!("{LABEL_MANAGED_BY}={MANAGER}"))
+}
+
+/// One kind's controller, until `shutdown` resolves.
+async fn run_kind<K: Kind>(
+    context: Arc<Context>,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) {
+    let client = context.client.clone();
+    let kind = K::kind(&()).to_string();
+    let scope = context.settings.namespace.clone();
+    let controller = Controller::new(watched::<K>(&client, &scope), watcher::Config::default())
+        .with_config(ControllerConfig::default().concurrency(context.settings.concurrency));
+    let controller = match kind.as_str() {
+        "OptimismNetwork" => {
+            controller.owns(watched::<ConfigMap>(&client, &scope), children_config())
+        }
+        "OpBatcher" | "OpProposer" => controller
+            .owns(watched::<Deployment>(&client, &scope), children_config())
+            .owns(watched::<Service>(&client, &scope), children_config())
+            .owns(watched::<ConfigMap>(&client, &scope), children_config()),
+        _ => controller
+            .owns(watched::<StatefulSet>(&client, &scope), children_config())
+            .owns(watched::<Service>(&client, &scope), children_config())
+            .owns(watched::<ConfigMap>(&client, &scope), children_config()),
+    };
+    let controller = if kind == "OptimismNetwork" {
+        controller
+    } else {
+        let store = controller.store();
+        let by_network = store.clone();
+        controller
+            .watches(
+                watched::<OptimismNetwork>(&client, &scope),
+                watcher::Config::default(),
+                move |network| dependents(&by_network, &network),
+            )
+            .watches(
+                watched::<OpNode>(&client, &scope),
+                watcher::Config::default(),
+                move |node| dependents(&store, &node),
+            )
+    };
+    let retry = context.settings.retry;
+    controller
+        .graceful_shutdown_on(shutdown)
+        .run(
+            reconcile::<K>,
+            move |cr: Arc<K>, error: &ControllerError, _| {
+                tracing::warn!(kind = K::kind(&()).as_ref(), name = %cr.name_any(), namespace = ?cr.namespace(), %error, "reconcile failed; retrying");
+                Action::requeue(retry)
+            },
+            context,
+        )
+        .for_each(|result| async move {
+            match result {
+                Ok((object, _)) => tracing::debug!(%object, "reconciled"),
+                Err(error) => tracing::debug!(%error, "controller"),
+            }
+        })
+        .await;
+}
+
+/// Runs the five controllers until `shutdown` resolves, then lets in-flight reconciles finish.
+pub async fn run(context: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 'static) {
+    let mut senders = Vec::new();
+    let mut receiver = || {
+        let (sender, receiver) = futures::channel::oneshot::channel::<()>();
+        senders.push(sender);
+        receiver.map(|_| ())
+    };
+    let controllers = futures::future::join5(
+        run_kind::<OptimismNetwork>(context.clone(), receiver()),
+        run_kind::<OpNode>(context.clone(), receiver()),
+        run_kind::<OpBatcher>(context.clone(), receiver()),
+        run_kind::<OpProposer>(context.clone(), receiver()),
+        run_kind::<OpChallenger>(context.clone(), receiver()),
+    );
+    tokio::spawn(async move {
+        shutdown.await;
+        tracing::info!("shutting down: finishing reconciles in flight");
+        for sender in senders {
+            let _ = sender.send(());
+        }
+    });
+    controllers.await;
+}

@@ -1,0 +1,420 @@
+//! One reconcile of one CR: dereference → validate → render (plugin) → envelope → apply →
+//! status. A refusal at any step before apply writes nothing but the CR's status (and an
+//! Event the first time): fail static.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use kube::ResourceExt;
+use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType};
+use opstack_crds::{OpBatcher, OpNode, OpProposer, OptimismNetwork};
+use serde_json::Value;
+
+use super::apply::{self, Outcome};
+use super::pipeline::{self, API_VERSION};
+use super::secrets;
+use super::status::{self, Conditions, Truth};
+use super::{Context, ControllerError, Kind};
+use crate::envelope::MANAGER;
+use crate::validate::{self, Peers};
+
+/// Why a CR was refused: the reason (CamelCase) and a message naming the field and the fix.
+struct Refusal {
+    reason: String,
+    message: String,
+}
+
+/// The namespace's resources of one kind, oldest first (ties by name): "first wins".
+async fn peers_of<K: Kind>(
+    client: &kube::Client,
+    namespace: &str,
+) -> Result<Vec<K>, ControllerError> {
+    let mut items = Api::<K>::namespaced(client.clone(), namespace)
+        .list(&ListParams::default())
+        .await?
+        .items;
+    items.sort_by(|a, b| {
+        let key = |o: &K| {
+            (
+                o.meta().creation_timestamp.as_ref().map(|t| t.0),
+                o.name_any(),
+            )
+        };
+        key(a).cmp(&key(b))
+    });
+    Ok(items)
+}
+
+/// Reconciles one CR of kind `K`.
+pub async fn reconcile<K: Kind>(
+    cr: Arc<K>,
+    context: Arc<Context>,
+) -> Result<Action, ControllerError> {
+    let started = std::time::Instant::now();
+    let kind = K::kind(&()).to_string();
+    let name = cr.name_any();
+    let namespace = cr.namespace().unwrap_or_else(|| "default".into());
+    if cr.meta().deletion_timestamp.is_some() {
+        // Garbage collection removes the children; nothing is (re)created meanwhile.
+        return Ok(Action::await_change());
+    }
+    let client = &context.client;
+    let value = serde_json::to_value(cr.as_ref())?;
+    let generation = cr.meta().generation;
+    let uid = cr.meta().uid.clone().unwrap_or_default();
+    let old_status = value.get("status").filter(|s| !s.is_null()).cloned();
+    let mut conditions = Conditions::new(old_status.as_ref(), generation);
+    let is_network = kind == "OptimismNetwork";
+    let valid_type = if is_network {
+        status::CONFIGURATION_VALID
+    } else {
+        status::VALID
+    };
+
+    // Dereference: the namespace's peers, oldest first, and this CR's network.
+    let networks: Vec<OptimismNetwork> = peers_of(client, &namespace).await?;
+    let nodes: Vec<OpNode> = peers_of(client, &namespace).await?;
+    let batchers: Vec<OpBatcher> = peers_of(client, &namespace).await?;
+    let proposers: Vec<OpProposer> = peers_of(client, &namespace).await?;
+    let network_name = pipeline::network_name(&kind, &value);
+
+    let outcome = async {
+        // Validate: the host's rules, then the Secrets the CR names.
+        let peers = Peers {
+            networks: &networks,
+            nodes: &nodes,
+            batchers: &batchers,
+            proposers: &proposers,
+        };
+        if let Some(error) = validate::validate(&kind, &value, peers).into_iter().next() {
+            return Ok(Err(Refusal {
+                reason: error.reason().to_string(),
+                message: error.to_string(),
+            }));
+        }
+        let network = if is_network {
+            serde_json::from_value::<OptimismNetwork>(value.clone())?
+        } else {
+            networks
+                .iter()
+                .find(|n| n.name_any() == network_name)
+                .cloned()
+                .expect("host validation checked that the network exists")
+        };
+        if let Some(problem) =
+            secrets::check_user_secrets(client, &namespace, &kind, &value, &network).await?
+        {
+            return Ok(Err(Refusal {
+                reason: problem.reason.to_string(),
+                message: problem.message,
+            }));
+        }
+        // Render and seal on a blocking thread: the plugin runs there.
+        let plugin = context
+            .plugins
+            .get(kind.as_str())
+            .cloned()
+            .ok_or_else(|| ControllerError::NoPlugin(kind.clone()))?;
+        let (render_kind, render_value, render_uid) = (kind.clone(), value.clone(), uid.clone());
+        let sealed = tokio::task::spawn_blocking(move || {
+            pipeline::render(
+                &render_kind,
+                &render_value,
+                &render_uid,
+                &network,
+                &nodes,
+                &plugin,
+            )
+        })
+        .await
+        .map_err(|e| ControllerError::RenderTask(e.to_string()))?;
+        Ok::<_, ControllerError>(sealed.map_err(|error| Refusal {
+            reason: error.reason().to_string(),
+            message: error.to_string(),
+        }))
+    }
+    .await?;
+
+    let reference = cr.object_ref(&());
+    let sealed = match outcome {
+        Ok(sealed) => sealed,
+        Err(refusal) => {
+            let reported = conditions.was(
+                status::READY,
+                Truth::False,
+                &refusal.reason,
+                &refusal.message,
+            );
+            conditions.set(valid_type, Truth::False, &refusal.reason, &refusal.message);
+            conditions.set(
+                status::READY,
+                Truth::False,
+                &refusal.reason,
+                &refusal.message,
+            );
+            // Both phase enums (network and workload) spell it "Error".
+            let phase = "Error";
+            write_status::<K>(
+                &context,
+                &namespace,
+                &name,
+                old_status.as_ref(),
+                generation,
+                phase,
+                conditions,
+            )
+            .await?;
+            if !reported {
+                tracing::warn!(%kind, %name, %namespace, reason = %refusal.reason, message = %refusal.message, "refused; nothing applied");
+                publish(
+                    &context,
+                    &reference,
+                    EventType::Warning,
+                    &refusal.reason,
+                    "Refused",
+                    &refusal.message,
+                )
+                .await;
+            }
+            return Ok(Action::requeue(context.settings.resync));
+        }
+    };
+
+    // Host-owned Secrets, after everything validated: a refused CR gets nothing.
+    let owner = OwnerReference {
+        api_version: API_VERSION.to_string(),
+        kind: kind.clone(),
+        name: name.clone(),
+        uid: uid.clone(),
+        controller: Some(true),
+        block_owner_deletion: Some(true),
+    };
+    let mut done: Vec<String> = Vec::new();
+    if kind == "OpNode" {
+        for created in secrets::ensure_generated(
+            client,
+            &namespace,
+            &value,
+            &owner,
+            &network_name,
+            &context.writes,
+        )
+        .await?
+        {
+            done.push(format!("generated Secret/{created}"));
+        }
+    }
+
+    // Apply what changed, then prune what is no longer rendered.
+    let mut keep = BTreeSet::new();
+    let mut workload: Option<Value> = None;
+    for object in &sealed.objects {
+        let desired = apply::with_hash(object.clone());
+        keep.insert(format!(
+            "{}/{}",
+            apply::type_of(&desired),
+            desired
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+        ));
+        let (outcome, live) = apply::apply(client, &namespace, &desired, &context.writes).await?;
+        let shown = format!(
+            "{}/{}",
+            desired
+                .get("kind")
+                .and_then(Value::as_str)
+                .unwrap_or_default(),
+            desired
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+        );
+        match outcome {
+            Outcome::Created => done.push(format!("created {shown}")),
+            Outcome::Updated => done.push(format!("updated {shown}")),
+            Outcome::Unchanged => {}
+        }
+        let child_kind = desired.get("kind").and_then(Value::as_str);
+        if matches!(child_kind, Some("StatefulSet" | "Deployment"))
+            && live.pointer("/metadata/name").and_then(Value::as_str) == Some(name.as_str())
+        {
+            workload = Some(live);
+        }
+    }
+    for pruned in apply::prune(
+        client,
+        &namespace,
+        &kind,
+        &name,
+        &uid,
+        &keep,
+        &context.writes,
+    )
+    .await?
+    {
+        done.push(format!("deleted {pruned}"));
+    }
+
+    // Status.
+    let count = sealed.objects.len();
+    let phase = if is_network {
+        conditions.set(
+            status::CONFIGURATION_VALID,
+            Truth::True,
+            "Applied",
+            &format!(
+                "rendered by {} and applied: {count} object(s)",
+                sealed.rendered_by
+            ),
+        );
+        conditions.set(
+            status::CONTRACTS_DISCOVERED,
+            Truth::Unknown,
+            "NotImplemented",
+            "the operator does not run L1 discovery yet; components use spec.contractAddresses",
+        );
+        conditions.set(
+            status::READY,
+            Truth::True,
+            "ConfigurationApplied",
+            "the network's configuration is valid and applied",
+        );
+        "Ready"
+    } else {
+        conditions.set(
+            status::VALID,
+            Truth::True,
+            "Valid",
+            "references, keys and host rules check out",
+        );
+        conditions.set(
+            status::RENDERED,
+            Truth::True,
+            "Rendered",
+            &format!("{count} object(s) rendered by {}", sealed.rendered_by),
+        );
+        conditions.set(
+            status::APPLIED,
+            Truth::True,
+            "Applied",
+            &format!("{count} object(s) applied by server-side apply (field manager {MANAGER})"),
+        );
+        let (ready, reason, message) = workload_readiness(workload.as_ref(), &name);
+        conditions.set(status::WORKLOAD_READY, ready, reason, &message);
+        conditions.set(status::READY, ready, reason, &message);
+        if ready == Truth::True {
+            "Running"
+        } else {
+            "Pending"
+        }
+    };
+    write_status::<K>(
+        &context,
+        &namespace,
+        &name,
+        old_status.as_ref(),
+        generation,
+        phase,
+        conditions,
+    )
+    .await?;
+    if !done.is_empty() {
+        let note = done.join(", ");
+        tracing::info!(%kind, %name, %namespace, elapsed_ms = started.elapsed().as_millis() as u64, %note, "applied");
+        publish(
+            &context,
+            &reference,
+            EventType::Normal,
+            "Applied",
+            "Apply",
+            &note,
+        )
+        .await;
+    } else {
+        tracing::debug!(%kind, %name, %namespace, elapsed_ms = started.elapsed().as_millis() as u64, "up to date");
+    }
+    Ok(Action::requeue(context.settings.resync))
+}
+
+/// Whether the workload's pods are ready, from its live status.
+fn workload_readiness(workload: Option<&Value>, name: &str) -> (Truth, &'static str, String) {
+    let Some(workload) = workload else {
+        return (
+            Truth::Unknown,
+            "NoWorkload",
+            format!("the renderer produced no StatefulSet or Deployment named {name}"),
+        );
+    };
+    let kind = workload
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or("workload");
+    let wanted = workload
+        .pointer("/spec/replicas")
+        .and_then(Value::as_i64)
+        .unwrap_or(1);
+    let ready = workload
+        .pointer("/status/readyReplicas")
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
+    if ready >= wanted {
+        (
+            Truth::True,
+            "WorkloadReady",
+            format!("{kind} {name}: {ready}/{wanted} pods ready"),
+        )
+    } else {
+        (
+            Truth::False,
+            "PodsNotReady",
+            format!(
+                "{kind} {name}: {ready}/{wanted} pods ready; see kubectl describe {} {name} and its pods' events",
+                kind.to_ascii_lowercase()
+            ),
+        )
+    }
+}
+
+async fn write_status<K: Kind>(
+    context: &Context,
+    namespace: &str,
+    name: &str,
+    old_status: Option<&Value>,
+    generation: Option<i64>,
+    phase: &str,
+    conditions: Conditions,
+) -> Result<(), ControllerError> {
+    let Some(patch) = status::patch_if_changed(old_status, generation, phase, conditions) else {
+        return Ok(());
+    };
+    context.writes.count();
+    Api::<K>::namespaced(context.client.clone(), namespace)
+        .patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await?;
+    Ok(())
+}
+
+/// Publishes an Event; a failure to record one is logged, never fails the reconcile.
+async fn publish(
+    context: &Context,
+    reference: &k8s_openapi::api::core::v1::ObjectReference,
+    type_: EventType,
+    reason: &str,
+    action: &str,
+    note: &str,
+) {
+    let event = Event {
+        type_,
+        reason: reason.to_string(),
+        note: Some(note.chars().take(1000).collect()),
+        action: action.to_string(),
+        secondary: None,
+    };
+    if let Err(error) = context.recorder.publish(&event, reference).await {
+        tracing::warn!(%error, reason, "could not record an Event");
+    }
+}

@@ -1,0 +1,254 @@
+//! Secrets: the user's are checked to exist (and hold their key) with `get` only; the host's
+//! (engine JWT, p2p key) are created once and never rewritten. Values are never logged, put
+//! in status or in Events.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use kube::Client;
+use kube::api::{Api, PostParams};
+use opstack_crds::conventions::{self, secret_purpose};
+use opstack_crds::{OpNode, OptimismNetwork};
+use serde_json::Value;
+
+use super::{ControllerError, WriteCounter};
+use crate::context;
+use crate::envelope::{LABEL_INSTANCE, LABEL_MANAGED_BY, LABEL_PART_OF, MANAGER};
+
+/// A user-named Secret that is not usable, with the field that names it and the fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretProblem {
+    pub reason: &'static str,
+    pub message: String,
+}
+
+/// A Secret the host generates for an `OpNode`: name and key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Generated {
+    pub name: String,
+    pub key: &'static str,
+    pub purpose: &'static str,
+}
+
+/// The Secrets the host generates for `node` (an `OpNode` as JSON): the engine JWT unless the
+/// user named one, the p2p key if p2p is on and the user named none.
+pub fn generated(node: &Value) -> Vec<Generated> {
+    let name = node
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    // Typed, so defaults (p2p on unless disabled) are the API's, as in `context::secrets`.
+    let Ok(typed) = serde_json::from_value::<OpNode>(node.clone()) else {
+        return out;
+    };
+    let op_node = &typed.spec.op_node;
+    if op_node.engine.jwt_secret.secret_ref.is_none() {
+        out.push(Generated {
+            name: conventions::generated_jwt_secret(name),
+            key: conventions::GENERATED_JWT_KEY,
+            purpose: secret_purpose::JWT,
+        });
+    }
+    if op_node.p2p.enabled && op_node.p2p.private_key.secret_ref.is_none() {
+        out.push(Generated {
+            name: conventions::generated_p2p_secret(name),
+            key: conventions::GENERATED_P2P_KEY,
+            purpose: secret_purpose::P2P_KEY,
+        });
+    }
+    out
+}
+
+/// Where a purpose's Secret is named, and which key it must hold.
+fn field_and_key(
+    purpose: &str,
+    resource: &Value,
+    network: &OptimismNetwork,
+) -> (String, Vec<String>) {
+    let key_at = |pointer: &str| {
+        resource
+            .pointer(pointer)
+            .and_then(Value::as_str)
+            .map(|k| vec![k.to_string()])
+            .unwrap_or_default()
+    };
+    let network_name = network.metadata.name.clone().unwrap_or_default();
+    match purpose {
+        secret_purpose::JWT => (
+            "spec.opNode.engine.jwtSecret.secretRef".into(),
+            key_at("/spec/opNode/engine/jwtSecret/secretRef/key"),
+        ),
+        secret_purpose::P2P_KEY => (
+            "spec.opNode.p2p.privateKey.secretRef".into(),
+            key_at("/spec/opNode/p2p/privateKey/secretRef/key"),
+        ),
+        secret_purpose::SEQUENCER_KEY => (
+            "spec.opNode.sequencer.signingKey.secretRef".into(),
+            key_at("/spec/opNode/sequencer/signingKey/secretRef/key"),
+        ),
+        secret_purpose::PRIVATE_KEY => (
+            "spec.privateKey.secretRef".into(),
+            key_at("/spec/privateKey/secretRef/key"),
+        ),
+        secret_purpose::SIGNER_TLS => (
+            "spec.remoteSigner.tlsSecretName".into(),
+            vec!["ca.crt".into(), "tls.crt".into(), "tls.key".into()],
+        ),
+        secret_purpose::L1_RPC_URL => (
+            format!("OptimismNetwork {network_name:?} spec.l1RpcUrlSecretRef"),
+            network
+                .spec
+                .l1_rpc_url_secret_ref
+                .iter()
+                .map(|r| r.key.clone())
+                .collect(),
+        ),
+        secret_purpose::L1_BEACON_URL => (
+            format!("OptimismNetwork {network_name:?} spec.l1BeaconUrlSecretRef"),
+            network
+                .spec
+                .l1_beacon_url_secret_ref
+                .iter()
+                .map(|r| r.key.clone())
+                .collect(),
+        ),
+        other => (format!("a {other} Secret"), Vec::new()),
+    }
+}
+
+/// Checks that every Secret the CR names (not the host's own) exists and holds its key.
+/// Reads each by name: the operator may `get` Secrets but never list or watch them.
+pub async fn check_user_secrets(
+    client: &Client,
+    namespace: &str,
+    kind: &str,
+    resource: &Value,
+    network: &OptimismNetwork,
+) -> Result<Option<SecretProblem>, ControllerError> {
+    let generated: Vec<String> = if kind == "OpNode" {
+        generated(resource).into_iter().map(|g| g.name).collect()
+    } else {
+        Vec::new()
+    };
+    let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    for named in context::secrets(kind, resource, network) {
+        if generated.contains(&named.name) {
+            continue;
+        }
+        let (field, keys) = field_and_key(&named.purpose, resource, network);
+        let Some(secret) = api.get_opt(&named.name).await? else {
+            return Ok(Some(SecretProblem {
+                reason: "SecretNotFound",
+                message: format!(
+                    "{field}: Secret {:?} does not exist in namespace {namespace}; create it (kubectl create secret generic {} ...) or fix the name",
+                    named.name, named.name
+                ),
+            }));
+        };
+        let data = secret.data.unwrap_or_default();
+        if let Some(missing) = keys.iter().find(|k| !data.contains_key(*k)) {
+            return Ok(Some(SecretProblem {
+                reason: "SecretKeyNotFound",
+                message: format!(
+                    "{field}: Secret {:?} has no key {missing:?}; add it or fix the key",
+                    named.name
+                ),
+            }));
+        }
+    }
+    Ok(None)
+}
+
+/// secp256k1's group order: a p2p key must be below it (and not zero).
+const SECP256K1_ORDER: [u8; 32] = [
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe,
+    0xba, 0xae, 0xdc, 0xe6, 0xaf, 0x48, 0xa0, 0x3b, 0xbf, 0xd2, 0x5e, 0x8c, 0xd0, 0x36, 0x41, 0x41,
+];
+
+/// 32 random bytes as 64 lowercase hex characters, no `0x`, no newline (`shared/opstack/keys.md`).
+/// Valid both as an engine JWT secret and as a secp256k1 private key.
+pub fn random_key_hex() -> Result<String, ControllerError> {
+    loop {
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes).map_err(|e| ControllerError::Random(e.to_string()))?;
+        if bytes != [0u8; 32] && bytes < SECP256K1_ORDER {
+            return Ok(bytes.iter().map(|b| format!("{b:02x}")).collect());
+        }
+    }
+}
+
+/// Creates the host's Secrets for an `OpNode` that do not exist yet. `create`, not apply: an
+/// existing one is never rewritten, so keys are never rotated behind the user's back.
+/// Returns the names created.
+pub async fn ensure_generated(
+    client: &Client,
+    namespace: &str,
+    node: &Value,
+    owner: &OwnerReference,
+    network: &str,
+    writes: &WriteCounter,
+) -> Result<Vec<String>, ControllerError> {
+    let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    let mut created = Vec::new();
+    for secret in generated(node) {
+        if api.get_opt(&secret.name).await?.is_some() {
+            continue;
+        }
+        let object = Secret {
+            metadata: ObjectMeta {
+                name: Some(secret.name.clone()),
+                namespace: Some(namespace.to_string()),
+                labels: Some(BTreeMap::from([
+                    (LABEL_MANAGED_BY.to_string(), MANAGER.to_string()),
+                    (LABEL_INSTANCE.to_string(), owner.name.clone()),
+                    (LABEL_PART_OF.to_string(), network.to_string()),
+                ])),
+                annotations: Some(BTreeMap::from([(
+                    "optimism.io/secret-purpose".to_string(),
+                    secret.purpose.to_string(),
+                )])),
+                owner_references: Some(vec![owner.clone()]),
+                ..ObjectMeta::default()
+            },
+            type_: Some("Opaque".to_string()),
+            data: Some(BTreeMap::from([(
+                secret.key.to_string(),
+                ByteString(random_key_hex()?.into_bytes()),
+            )])),
+            ..Secret::default()
+        };
+        writes.count();
+        match api.create(&PostParams::default(), &object).await {
+            Ok(_) => created.push(secret.name),
+            // Another reconcile (or a previous run) made it first: keep theirs.
+            Err(kube::Error::Api(status)) if status.code == 409 => {}
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Ok(created)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_generated_key_is_64_lowercase_hex_characters() {
+        let key = random_key_hex().unwrap();
+        assert_eq!(key.len(), 64);
+        assert!(key.chars().all(|c| matches!(c, '0'..='9' | 'a'..='f')));
+    }
+
+    #[test]
+    fn the_host_generates_what_the_user_did_not_name() {
+        let node = serde_json::json!({"apiVersion": "optimism.io/v1alpha1", "kind": "OpNode",
+            "metadata": {"name": "n"}, "spec": {"optimismNetworkRef": {"name": "x"},
+            "nodeType": "replica", "opNode": {"p2p": {"enabled": true},
+            "engine": {"jwtSecret": {"secretRef": {"name": "mine", "key": "jwt"}}}}}});
+        let names: Vec<String> = generated(&node).into_iter().map(|g| g.name).collect();
+        assert_eq!(names, vec!["n-p2p-key".to_string()]);
+    }
+}

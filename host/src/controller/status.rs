@@ -1,0 +1,176 @@
+//! Conditions (`metav1.Condition`) and the status block the controllers write. Kept as JSON so
+//! one piece of code serves the five kinds' status types.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
+use serde_json::{Value, json};
+
+pub const READY: &str = "Ready";
+pub const VALID: &str = "Valid";
+pub const RENDERED: &str = "Rendered";
+pub const APPLIED: &str = "Applied";
+pub const WORKLOAD_READY: &str = "WorkloadReady";
+pub const CONFIGURATION_VALID: &str = "ConfigurationValid";
+pub const CONTRACTS_DISCOVERED: &str = "ContractsDiscovered";
+
+/// Condition status values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Truth {
+    True,
+    False,
+    Unknown,
+}
+
+impl Truth {
+    fn as_str(self) -> &'static str {
+        match self {
+            Truth::True => "True",
+            Truth::False => "False",
+            Truth::Unknown => "Unknown",
+        }
+    }
+}
+
+/// The conditions of one reconcile, built on top of the ones the CR already has so that
+/// `lastTransitionTime` only moves when a condition's status changes, and conditions not set
+/// this round keep their value (and their older `observedGeneration`, which says so).
+#[derive(Debug, Clone)]
+pub struct Conditions {
+    generation: Option<i64>,
+    old: Vec<Value>,
+    conditions: Vec<Value>,
+}
+
+impl Conditions {
+    pub fn new(old_status: Option<&Value>, generation: Option<i64>) -> Self {
+        let old: Vec<Value> = old_status
+            .and_then(|s| s.get("conditions"))
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        Conditions {
+            generation,
+            conditions: old.clone(),
+            old,
+        }
+    }
+
+    pub fn set(&mut self, type_: &str, status: Truth, reason: &str, message: &str) {
+        let previous = self
+            .old
+            .iter()
+            .find(|c| c.get("type").and_then(Value::as_str) == Some(type_));
+        let transition = match previous {
+            Some(previous)
+                if previous.get("status").and_then(Value::as_str) == Some(status.as_str()) =>
+            {
+                previous
+                    .get("lastTransitionTime")
+                    .cloned()
+                    .unwrap_or_else(now)
+            }
+            _ => now(),
+        };
+        let condition = json!({
+            "type": type_,
+            "status": status.as_str(),
+            "reason": reason,
+            "message": message,
+            "observedGeneration": self.generation,
+            "lastTransitionTime": transition,
+        });
+        match self
+            .conditions
+            .iter_mut()
+            .find(|c| c.get("type").and_then(Value::as_str) == Some(type_))
+        {
+            Some(slot) => *slot = condition,
+            None => self.conditions.push(condition),
+        }
+    }
+
+    pub fn get(&self, type_: &str) -> Option<&Value> {
+        self.conditions
+            .iter()
+            .find(|c| c.get("type").and_then(Value::as_str) == Some(type_))
+    }
+
+    /// Whether `type_` is set to `status` with this reason and message already (before this
+    /// round): a refusal already reported is not reported again as an Event.
+    pub fn was(&self, type_: &str, status: Truth, reason: &str, message: &str) -> bool {
+        self.old.iter().any(|c| {
+            c.get("type").and_then(Value::as_str) == Some(type_)
+                && c.get("status").and_then(Value::as_str) == Some(status.as_str())
+                && c.get("reason").and_then(Value::as_str) == Some(reason)
+                && c.get("message").and_then(Value::as_str) == Some(message)
+        })
+    }
+
+    pub fn into_values(self) -> Vec<Value> {
+        self.conditions
+    }
+}
+
+fn now() -> Value {
+    // Whole seconds: the apiserver stores RFC 3339 with second precision anyway.
+    let now = Timestamp::from_second(Timestamp::now().as_second()).unwrap_or(Timestamp::UNIX_EPOCH);
+    serde_json::to_value(Time(now)).unwrap_or(Value::Null)
+}
+
+/// The status fields the controllers own, or `None` when the CR already has exactly these,
+/// so an unchanged CR gets no status write.
+pub fn patch_if_changed(
+    old_status: Option<&Value>,
+    generation: Option<i64>,
+    phase: &str,
+    conditions: Conditions,
+) -> Option<Value> {
+    let new = json!({
+        "observedGeneration": generation,
+        "phase": phase,
+        "conditions": conditions.into_values(),
+    });
+    let same = old_status.is_some_and(|old| {
+        ["observedGeneration", "phase", "conditions"]
+            .iter()
+            .all(|field| old.get(field) == new.get(field))
+    });
+    (!same).then(|| json!({ "status": new }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transition_time_moves_only_when_the_status_changes() {
+        let old = json!({"conditions": [{
+            "type": "Ready", "status": "False", "reason": "PodsNotReady", "message": "a",
+            "observedGeneration": 1, "lastTransitionTime": "2020-01-01T00:00:00Z"
+        }]});
+        let mut same = Conditions::new(Some(&old), Some(2));
+        same.set(READY, Truth::False, "Other", "b");
+        assert_eq!(
+            same.get(READY).unwrap()["lastTransitionTime"],
+            "2020-01-01T00:00:00Z"
+        );
+        let mut flipped = Conditions::new(Some(&old), Some(2));
+        flipped.set(READY, Truth::True, "Ready", "c");
+        assert_ne!(
+            flipped.get(READY).unwrap()["lastTransitionTime"],
+            "2020-01-01T00:00:00Z"
+        );
+    }
+
+    #[test]
+    fn an_unchanged_status_is_not_written() {
+        let mut conditions = Conditions::new(None, Some(1));
+        conditions.set(READY, Truth::True, "Ready", "ok");
+        let patch = patch_if_changed(None, Some(1), "Running", conditions.clone()).unwrap();
+        let status = patch["status"].clone();
+        let again = Conditions::new(Some(&status), Some(1));
+        let mut again = again;
+        again.set(READY, Truth::True, "Ready", "ok");
+        assert!(patch_if_changed(Some(&status), Some(1), "Running", again).is_none());
+    }
+}
