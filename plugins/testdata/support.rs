@@ -52,6 +52,15 @@ impl Suite {
         assert_eq!(info.kinds, [kind]);
     }
 
+    /// Every fixture's objects pass the host's envelope.
+    pub fn assert_sealed(&self) {
+        for (name, input) in &self.fixtures {
+            let rendered = render(&self.plugin, input);
+            eprintln!("sealing {name}");
+            assert_sealed(&rendered, input);
+        }
+    }
+
     /// Same input, same output: the sandboxed plugin's objects, and the render code's own bytes
     /// before the host parses them (the same code, run natively).
     pub fn assert_same_bytes(&self) {
@@ -439,6 +448,32 @@ pub fn assert_remote_signer(rendered: &Rendered, key_env: &str, tls: &str) {
     assert_eq!(flag(&args, "signer.tls.enabled"), Some(tls));
     assert!(!has_flag(&args, "private-key"));
     assert!(env(rendered, key_env).is_none());
+}
+
+/// The host's envelope accepts every object: allowed kinds, namespace, the 19 Pod Security
+/// "restricted" controls, Secret references only to the Secrets the host passed, no service
+/// account token, retained claims.
+pub fn assert_sealed(rendered: &Rendered, input: &RenderInput) {
+    use opstack_operator::envelope::{Owner, seal};
+    let owner = Owner {
+        api_version: "optimism.io/v1alpha1".into(),
+        kind: input.kind.clone(),
+        name: input.name().unwrap(),
+        namespace: input.namespace().unwrap(),
+        uid: "00000000-0000-0000-0000-000000000001".into(),
+        network: input.network.name.clone(),
+        allowed_secrets: input
+            .network
+            .secrets
+            .iter()
+            .map(|s| s.name.clone())
+            .collect(),
+        rendered_by: "test@sha256:00".into(),
+    };
+    if let Err(errors) = seal(&rendered.objects, &owner) {
+        let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        panic!("the envelope refuses the objects: {errors:#?}");
+    }
 }
 
 /// No literal env value and no arg carries a secret: every env var that is not a plain

@@ -208,22 +208,30 @@ fn game_flags(
     }
     parts.flags.set("game-types", game_types.join(","));
 
-    let needs_vm = spec.game_types.iter().any(|t| {
-        matches!(
-            t,
-            GameType::Cannon | GameType::CannonKona | GameType::SuperCannonKona
-        )
-    });
+    let uses = |types: &[GameType]| spec.game_types.iter().any(|t| types.contains(t));
+    // Permissioned games run the VM too: op-challenger checks their cannon options (prestate
+    // included) at start like the permissionless ones.
+    let permissionless = uses(&[
+        GameType::Cannon,
+        GameType::CannonKona,
+        GameType::SuperCannonKona,
+    ]);
+    let permissioned = uses(&[GameType::Permissioned, GameType::SuperPermissioned]);
     let prestates = spec.prestates.clone().unwrap_or_default();
-    if needs_vm
-        && prestates.url.is_none()
+    let no_prestates = prestates.url.is_none()
         && prestates.cannon_url.is_none()
-        && prestates.cannon_kona_url.is_none()
-    {
+        && prestates.cannon_kona_url.is_none();
+    if permissionless && no_prestates {
         return Err(PluginError::invalid(
             "spec.prestates: the cannon game types need absolute prestates; set \
              spec.prestates.url (or cannonUrl / cannonKonaUrl) to where they are published",
         ));
+    }
+    if permissioned && no_prestates {
+        out.warn(
+            "spec.prestates is not set: op-challenger checks the cannon absolute prestate for \
+             permissioned games too and stops at start without one; set spec.prestates.url",
+        );
     }
     parts
         .flags
@@ -233,7 +241,7 @@ fn game_flags(
             "cannon-kona-prestates-url",
             prestates.cannon_kona_url.as_deref(),
         );
-    if needs_vm && !KNOWN_L1_CHAIN_IDS.contains(&network.l1_chain_id) {
+    if (permissionless || permissioned) && !KNOWN_L1_CHAIN_IDS.contains(&network.l1_chain_id) {
         out.warn(format!(
             "L1 chain {} is not Ethereum mainnet, Sepolia, Holesky or Hoodi: op-challenger's \
              VMs need the L1 genesis (--l1-genesis), which this operator cannot pass yet, so \

@@ -73,6 +73,16 @@ fn fixtures() -> Vec<(&'static str, RenderInput)> {
     ]
 }
 
+/// The fixture's resource without `spec.prestates`.
+fn without_prestates(input: &mut RenderInput) {
+    let mut resource: Value = opstack_plugin_sdk::serde_json::from_str(&input.resource).unwrap();
+    resource["spec"]
+        .as_object_mut()
+        .unwrap()
+        .remove("prestates");
+    input.resource = resource.to_string();
+}
+
 fn plugin() -> Harness {
     support::plugin(STEM)
 }
@@ -242,14 +252,24 @@ fn prestates_urls_are_rendered_per_vm() {
 #[test]
 fn cannon_game_types_without_prestates_are_invalid_naming_the_field() {
     let mut input = challenger(json!({}), L1::Literal, Chain::Named, Signing::PrivateKey);
-    let mut resource: Value = opstack_plugin_sdk::serde_json::from_str(&input.resource).unwrap();
-    resource["spec"]
-        .as_object_mut()
-        .unwrap()
-        .remove("prestates");
-    input.resource = resource.to_string();
+    without_prestates(&mut input);
     let problems = invalid(&plugin(), &input);
     assert!(problems[0].starts_with("spec.prestates"), "{problems:?}");
+}
+
+#[test]
+fn permissioned_games_without_prestates_render_with_a_warning() {
+    let mut input = challenger(
+        json!({ "gameTypes": ["permissioned"] }),
+        L1::Literal,
+        Chain::Named,
+        Signing::PrivateKey,
+    );
+    without_prestates(&mut input);
+    let rendered = render(&plugin(), &input);
+    assert_eq!(rendered.warnings.len(), 1, "{:?}", rendered.warnings);
+    assert!(rendered.warnings[0].starts_with("spec.prestates"));
+    assert!(!has_flag(&args(&rendered), "prestates-url"));
 }
 
 #[test]
@@ -392,6 +412,11 @@ fn every_rendered_flag_exists_in_the_binarys_flag_list() {
 #[test]
 fn no_key_ever_reaches_a_command_line_or_an_env_literal() {
     suite().each(|_, rendered| assert_keys_only_through_secret_key_refs(rendered));
+}
+
+#[test]
+fn every_object_passes_the_hosts_envelope() {
+    suite().assert_sealed();
 }
 
 #[test]

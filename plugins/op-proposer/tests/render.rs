@@ -232,6 +232,11 @@ fn no_key_ever_reaches_a_command_line_or_an_env_literal() {
 }
 
 #[test]
+fn every_object_passes_the_hosts_envelope() {
+    suite().assert_sealed();
+}
+
+#[test]
 fn same_input_renders_identical_bytes() {
     suite().assert_same_bytes();
 }

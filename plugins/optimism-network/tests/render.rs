@@ -166,6 +166,11 @@ fn max_data_bytes() -> usize {
 }
 
 #[test]
+fn every_object_passes_the_hosts_envelope() {
+    suite().assert_sealed();
+}
+
+#[test]
 fn same_input_renders_identical_bytes() {
     suite().assert_same_bytes();
 }
