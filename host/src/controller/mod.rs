@@ -30,7 +30,7 @@ use opstack_crds::{OpBatcher, OpChallenger, OpNode, OpProposer, OptimismNetwork}
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-pub use reconcile::reconcile;
+pub use reconcile::{ANNOTATION_PAUSED, reconcile};
 
 use crate::bundled;
 use crate::envelope::{LABEL_MANAGED_BY, MANAGER};

@@ -19,6 +19,9 @@ use super::secrets;
 use super::status::{self, Conditions, Truth};
 use super::{Context, ControllerError, Kind};
 use crate::envelope::MANAGER;
+
+/// Set to `"true"` on a CR to stop every write the operator makes for it (status aside).
+pub const ANNOTATION_PAUSED: &str = "optimism.io/paused";
 use crate::validate::{self, Peers};
 
 /// Why a CR was refused: the reason (CamelCase) and a message naming the field and the fix.
@@ -73,6 +76,61 @@ pub async fn reconcile<K: Kind>(
     } else {
         status::VALID
     };
+
+    // Paused: no writes at all but this status, until the annotation goes.
+    let paused = cr
+        .annotations()
+        .get(ANNOTATION_PAUSED)
+        .is_some_and(|v| v == "true");
+    if paused {
+        let message = format!(
+            "metadata.annotations[{ANNOTATION_PAUSED}] is \"true\": the operator writes nothing for this resource; remove the annotation to resume"
+        );
+        let reported = conditions.was(status::PAUSED, Truth::True, "PausedByAnnotation", &message);
+        conditions.set(status::PAUSED, Truth::True, "PausedByAnnotation", &message);
+        let old_phase = old_status
+            .as_ref()
+            .and_then(|s| s.get("phase"))
+            .and_then(Value::as_str)
+            .unwrap_or("Pending")
+            .to_string();
+        // The network's phase enum has no Paused; its Paused condition says it.
+        let phase = if is_network {
+            old_phase.as_str()
+        } else {
+            "Paused"
+        };
+        write_status::<K>(
+            &context,
+            &namespace,
+            &name,
+            old_status.as_ref(),
+            generation,
+            phase,
+            conditions,
+        )
+        .await?;
+        if !reported {
+            publish(
+                &context,
+                &cr.object_ref(&()),
+                EventType::Normal,
+                "Paused",
+                "Pause",
+                &message,
+            )
+            .await;
+        }
+        return Ok(Action::requeue(context.settings.resync));
+    }
+    if conditions.get(status::PAUSED).is_some() {
+        conditions.set(
+            status::PAUSED,
+            Truth::False,
+            "Resumed",
+            "the pause annotation was removed",
+        );
+    }
 
     // Dereference: the namespace's peers, oldest first, and this CR's network.
     let networks: Vec<OptimismNetwork> = peers_of(client, &namespace).await?;

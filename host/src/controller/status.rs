@@ -12,6 +12,7 @@ pub const APPLIED: &str = "Applied";
 pub const WORKLOAD_READY: &str = "WorkloadReady";
 pub const CONFIGURATION_VALID: &str = "ConfigurationValid";
 pub const CONTRACTS_DISCOVERED: &str = "ContractsDiscovered";
+pub const PAUSED: &str = "Paused";
 
 /// Condition status values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -768,3 +768,224 @@ async fn the_operator_identity_cannot_list_secrets_or_create_a_cluster_role_bind
             .is_none()
     );
 }
+
+/// Merge-patches `kind/name` as the admin.
+async fn patch(
+    admin: &Client,
+    namespace: &str,
+    api_version: &str,
+    kind: &str,
+    name: &str,
+    patch: Value,
+) {
+    let object = json!({"apiVersion": api_version, "kind": kind});
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(admin.clone(), namespace, &api_resource(&object));
+    api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap_or_else(|e| panic!("patch {kind} {name}: {e}"));
+}
+
+/// Waits until `check` holds for the children, then until the operator is quiet.
+async fn wait_for_children(
+    operator: &Operator,
+    admin: &Client,
+    namespace: &str,
+    what: &str,
+    check: impl Fn(&BTreeMap<String, Value>) -> bool,
+) {
+    let started = Instant::now();
+    while !check(&children(admin, namespace).await) {
+        assert!(started.elapsed() < TIMEOUT, "{what} did not happen");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    operator.settle(Duration::from_secs(2)).await;
+}
+
+fn changed(before: &BTreeMap<String, String>, after: &BTreeMap<String, String>) -> Vec<String> {
+    let keys: std::collections::BTreeSet<&String> = before.keys().chain(after.keys()).collect();
+    keys.into_iter()
+        .filter(|k| before.get(*k) != after.get(*k))
+        .cloned()
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn editing_a_cr_field_changes_exactly_the_affected_children() {
+    let control_plane = control_plane();
+    let admin = control_plane.admin_client();
+    let namespace = control_plane
+        .create_test_namespace("reconcile-edit-cr")
+        .await;
+    let operator = Operator::start(&namespace).await;
+    network_and_sequencer(&admin, &namespace).await;
+    apply_yaml(
+        &admin,
+        &devnet_subset(|_, name| name == "devnet-batcher"),
+        Some(&namespace),
+    )
+    .await;
+    wait_for_condition(
+        &admin,
+        &namespace,
+        "OpBatcher",
+        "devnet-batcher",
+        "Applied",
+        "True",
+        None,
+    )
+    .await;
+    operator.settle(Duration::from_secs(2)).await;
+    let before = versions(&children(&admin, &namespace).await);
+
+    patch(
+        &admin,
+        &namespace,
+        "optimism.io/v1alpha1",
+        "OpBatcher",
+        "devnet-batcher",
+        json!({"spec": {"l1Transaction": {"numConfirmations": 6}}}),
+    )
+    .await;
+    let batcher_version = before["Deployment/devnet-batcher"].clone();
+    wait_for_children(
+        &operator,
+        &admin,
+        &namespace,
+        "the batcher's Deployment changing",
+        |c| {
+            c["Deployment/devnet-batcher"]["metadata"]["resourceVersion"]
+                != batcher_version.as_str()
+        },
+    )
+    .await;
+    let after = versions(&children(&admin, &namespace).await);
+    assert_eq!(
+        changed(&before, &after),
+        vec!["Deployment/devnet-batcher".to_string()]
+    );
+    let cr = wait_for_condition(
+        &admin,
+        &namespace,
+        "OpBatcher",
+        "devnet-batcher",
+        "Applied",
+        "True",
+        None,
+    )
+    .await;
+    assert_eq!(cr["status"]["observedGeneration"], 2);
+    operator.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn editing_a_child_by_hand_is_reverted_for_operator_owned_fields() {
+    let control_plane = control_plane();
+    let admin = control_plane.admin_client();
+    let namespace = control_plane
+        .create_test_namespace("reconcile-edit-child")
+        .await;
+    let operator = Operator::start(&namespace).await;
+    network_and_sequencer(&admin, &namespace).await;
+    operator.settle(Duration::from_secs(2)).await;
+    patch(
+        &admin,
+        &namespace,
+        "apps/v1",
+        "StatefulSet",
+        "devnet-sequencer",
+        json!({"spec": {"replicas": 3}}),
+    )
+    .await;
+    wait_for_children(
+        &operator,
+        &admin,
+        &namespace,
+        "the StatefulSet's replicas going back to 1",
+        |c| c["StatefulSet/devnet-sequencer"]["spec"]["replicas"] == 1,
+    )
+    .await;
+    operator.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_cr_shows_paused_and_gets_no_writes_until_resumed() {
+    let control_plane = control_plane();
+    let admin = control_plane.admin_client();
+    let namespace = control_plane.create_test_namespace("reconcile-pause").await;
+    let operator = Operator::start(&namespace).await;
+    network_and_sequencer(&admin, &namespace).await;
+    operator.settle(Duration::from_secs(2)).await;
+    let before = versions(&children(&admin, &namespace).await);
+
+    patch(
+        &admin,
+        &namespace,
+        "optimism.io/v1alpha1",
+        "OpNode",
+        "devnet-sequencer",
+        json!({"metadata": {"annotations": {"optimism.io/paused": "true"}}}),
+    )
+    .await;
+    let cr = wait_for_condition(
+        &admin,
+        &namespace,
+        "OpNode",
+        "devnet-sequencer",
+        "Paused",
+        "True",
+        Some("PausedByAnnotation"),
+    )
+    .await;
+    assert_eq!(cr["status"]["phase"], "Paused");
+    wait_for_event(&admin, &namespace, "devnet-sequencer", "Paused").await;
+    // A spec change while paused is not applied (op-node's --sequencer.l1-confs).
+    patch(
+        &admin,
+        &namespace,
+        "optimism.io/v1alpha1",
+        "OpNode",
+        "devnet-sequencer",
+        json!({"spec": {"opNode": {"sequencer": {"l1Confs": 6}}}}),
+    )
+    .await;
+    operator.settle(Duration::from_secs(3)).await;
+    assert_eq!(
+        versions(&children(&admin, &namespace).await),
+        before,
+        "a paused CR's children changed"
+    );
+
+    patch(
+        &admin,
+        &namespace,
+        "optimism.io/v1alpha1",
+        "OpNode",
+        "devnet-sequencer",
+        json!({"metadata": {"annotations": {"optimism.io/paused": null}}}),
+    )
+    .await;
+    wait_for_condition(
+        &admin,
+        &namespace,
+        "OpNode",
+        "devnet-sequencer",
+        "Paused",
+        "False",
+        Some("Resumed"),
+    )
+    .await;
+    let sequencer_version = before["StatefulSet/devnet-sequencer"].clone();
+    wait_for_children(
+        &operator,
+        &admin,
+        &namespace,
+        "the held-back change being applied",
+        |c| {
+            c["StatefulSet/devnet-sequencer"]["metadata"]["resourceVersion"]
+                != sequencer_version.as_str()
+        },
+    )
+    .await;
+    operator.stop().await;
+}
