@@ -142,7 +142,7 @@ pub async fn apply(
     if let Some(live) = &live {
         tracing::debug!(%kind, %name, field = ?first_difference(desired, Some(live), ""), "live object differs");
     }
-    writes.count();
+    writes.count()?;
     let applied = api
         .patch(
             name,
@@ -184,7 +184,7 @@ pub async fn prune(
             let owned = object.owner_references().iter().any(|r| r.uid == uid);
             let key = format!("{allowed}/{}", object.name_any());
             if owned && !keep.contains(&key) {
-                writes.count();
+                writes.count()?;
                 api.delete(&object.name_any(), &DeleteParams::background())
                     .await?;
                 pruned.push(format!("{kind}/{}", object.name_any()));

@@ -55,19 +55,44 @@ pub enum ControllerError {
     RenderTask(String),
     #[error("reading random bytes from the OS: {0}")]
     Random(String),
+    #[error("the write budget of {0} is spent; no further writes")]
+    WriteBudgetSpent(u64),
 }
 
 /// Counts the operator's writes to the API (creates, applies, deletes, status patches, not
-/// Events), so tests and metrics can tell a no-op reconcile from one that wrote.
+/// Events), so tests and metrics can tell a no-op reconcile from one that wrote. An optional
+/// budget refuses every write after the k-th: the reconcile stops there as if the process
+/// had been killed, which is how the crash-consistency tests stop the operator mid-way.
 #[derive(Debug, Default)]
-pub struct WriteCounter(AtomicU64);
+pub struct WriteCounter {
+    count: AtomicU64,
+    budget: Option<u64>,
+}
 
 impl WriteCounter {
-    pub fn count(&self) {
-        self.0.fetch_add(1, Ordering::Relaxed);
+    /// A counter that allows `budget` writes, then refuses.
+    pub fn with_budget(budget: u64) -> Self {
+        WriteCounter {
+            count: AtomicU64::new(0),
+            budget: Some(budget),
+        }
     }
+
+    /// Counts a write about to be made; `Err` once the budget is spent (nothing is written).
+    pub fn count(&self) -> Result<(), ControllerError> {
+        let before = self.count.fetch_add(1, Ordering::SeqCst);
+        match self.budget {
+            Some(budget) if before >= budget => {
+                self.count.fetch_sub(1, Ordering::SeqCst);
+                Err(ControllerError::WriteBudgetSpent(budget))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Writes made so far.
     pub fn get(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
+        self.count.load(Ordering::SeqCst)
     }
 }
 
@@ -86,6 +111,8 @@ pub struct Settings {
     pub instance: Option<String>,
     /// Watch only this namespace (tests; a namespaced install); `None` watches all.
     pub namespace: Option<String>,
+    /// Stop writing after this many writes (crash-consistency tests); `None`: no limit.
+    pub write_budget: Option<u64>,
 }
 
 impl Default for Settings {
@@ -97,6 +124,7 @@ impl Default for Settings {
             cache_dir: None,
             instance: None,
             namespace: None,
+            write_budget: None,
         }
     }
 }
@@ -125,7 +153,10 @@ impl Context {
             recorder: Recorder::new(client.clone(), reporter),
             client,
             plugins,
-            writes: WriteCounter::default(),
+            writes: settings
+                .write_budget
+                .map(WriteCounter::with_budget)
+                .unwrap_or_default(),
             settings,
         }))
     }

@@ -449,7 +449,7 @@ async fn write_status<K: Kind>(
     let Some(patch) = status::patch_if_changed(old_status, generation, phase, conditions) else {
         return Ok(());
     };
-    context.writes.count();
+    context.writes.count()?;
     Api::<K>::namespaced(context.client.clone(), namespace)
         .patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
         .await?;

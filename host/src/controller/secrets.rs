@@ -220,7 +220,7 @@ pub async fn ensure_generated(
             )])),
             ..Secret::default()
         };
-        writes.count();
+        writes.count()?;
         match api.create(&PostParams::default(), &object).await {
             Ok(_) => created.push(secret.name),
             // Another reconcile (or a previous run) made it first: keep theirs.

@@ -150,12 +150,18 @@ struct Operator {
 
 impl Operator {
     async fn start(namespace: &str) -> Operator {
+        Operator::start_with_budget(namespace, None).await
+    }
+
+    /// An operator that stops writing after `budget` writes (as if killed right after).
+    async fn start_with_budget(namespace: &str, budget: Option<u64>) -> Operator {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let control_plane = control_plane();
         install_rbac(&control_plane.admin_client()).await;
         let settings = Settings {
             namespace: Some(namespace.to_string()),
             cache_dir: Some(std::env::temp_dir().join("opstack-operator-tests-plugins")),
+            write_budget: budget,
             ..Settings::default()
         };
         let context = Context::new(control_plane.operator_client(), settings)
@@ -177,6 +183,12 @@ impl Operator {
             let _ = stop.send(());
         }
         let _ = tokio::time::timeout(Duration::from_secs(30), &mut self.task).await;
+    }
+
+    /// Stops it at once, reconciles in flight included: a crash.
+    async fn kill(self) {
+        self.task.abort();
+        let _ = self.task.await;
     }
 
     /// Waits until the operator made no write for `quiet`.
@@ -339,6 +351,12 @@ const DEVNET_CRS: &[(&str, &str)] = &[
 async fn devnet(admin: &Client, namespace: &str) {
     devnet_secrets(admin, namespace).await;
     apply_yaml(admin, &devnet_yaml(), Some(namespace)).await;
+    wait_for_devnet(admin, namespace).await;
+}
+
+/// Waits until every devnet CR has its conditions: network Ready, workloads applied and
+/// waiting for pods (there is no kubelet).
+async fn wait_for_devnet(admin: &Client, namespace: &str) {
     wait_for_condition(
         admin,
         namespace,
@@ -495,7 +513,7 @@ async fn a_second_reconcile_of_an_unchanged_cr_makes_zero_writes() {
         );
     }
     let mut timings = Vec::new();
-    for _ in 0..3 {
+    for _ in 0..100 {
         for (kind, name) in DEVNET_CRS {
             let started = Instant::now();
             let api = |n: &str| -> (Client, String, String) {
@@ -556,7 +574,7 @@ async fn a_second_reconcile_of_an_unchanged_cr_makes_zero_writes() {
     assert_eq!(
         operator.context.writes.get() - writes,
         0,
-        "writes during 18 reconciles of unchanged CRs"
+        "writes during 600 reconciles of unchanged CRs"
     );
     assert_eq!(
         versions(&children(&admin, &namespace).await),
@@ -988,4 +1006,91 @@ async fn a_paused_cr_shows_paused_and_gets_no_writes_until_resumed() {
     )
     .await;
     operator.stop().await;
+}
+
+/// Name → UID of every child and of the generated Secrets.
+async fn uids(admin: &Client, namespace: &str) -> BTreeMap<String, String> {
+    let mut out: BTreeMap<String, String> = children(admin, namespace)
+        .await
+        .into_iter()
+        .map(|(k, v)| (k, v["metadata"]["uid"].as_str().unwrap().to_string()))
+        .collect();
+    let secrets = Api::<Secret>::namespaced(admin.clone(), namespace);
+    for name in [
+        "devnet-sequencer-jwt",
+        "devnet-replica-jwt",
+        "devnet-replica-p2p-key",
+    ] {
+        if let Some(secret) = secrets.get_opt(name).await.unwrap() {
+            out.insert(format!("Secret/{name}"), secret.uid().unwrap());
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_operator_after_its_kth_write_then_restarting_converges_to_the_same_children() {
+    let control_plane = control_plane();
+    let admin = control_plane.admin_client();
+    // A reference run: the children a devnet converges to without interruption.
+    let reference_namespace = control_plane
+        .create_test_namespace("reconcile-kill-reference")
+        .await;
+    // The CRs exist before each operator starts, so every run takes the same path (no
+    // refusal of a replica whose sequencer is not there yet) and makes the same writes.
+    devnet_secrets(&admin, &reference_namespace).await;
+    apply_yaml(&admin, &devnet_yaml(), Some(&reference_namespace)).await;
+    let reference = Operator::start(&reference_namespace).await;
+    wait_for_devnet(&admin, &reference_namespace).await;
+    reference.settle(Duration::from_secs(2)).await;
+    let total_writes = reference.context.writes.get();
+    let expected: Vec<String> = uids(&admin, &reference_namespace)
+        .await
+        .into_keys()
+        .collect();
+    reference.stop().await;
+
+    // Several k across the whole convergence, the last write included.
+    let mut ks = vec![1, 3, total_writes / 2, total_writes - 2, total_writes - 1];
+    ks.dedup();
+    for k in ks {
+        let namespace = control_plane
+            .create_test_namespace(&format!("reconcile-kill-{k}"))
+            .await;
+        devnet_secrets(&admin, &namespace).await;
+        apply_yaml(&admin, &devnet_yaml(), Some(&namespace)).await;
+        let first = Operator::start_with_budget(&namespace, Some(k)).await;
+        let started = Instant::now();
+        while first.context.writes.get() < k {
+            assert!(
+                started.elapsed() < TIMEOUT,
+                "the operator never made {k} writes"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        first.kill().await;
+        let before_restart = uids(&admin, &namespace).await;
+
+        let second = Operator::start(&namespace).await;
+        wait_for_devnet(&admin, &namespace).await;
+        second.settle(Duration::from_secs(2)).await;
+        let after = uids(&admin, &namespace).await;
+        assert_eq!(
+            after.keys().cloned().collect::<Vec<_>>(),
+            expected,
+            "k={k}: different children"
+        );
+        for (key, uid) in &before_restart {
+            assert_eq!(
+                &after[key], uid,
+                "k={k}: {key} was recreated (or a key rotated)"
+            );
+        }
+        eprintln!(
+            "k={k} of {total_writes}: {} objects before the restart, converged to {}",
+            before_restart.len(),
+            after.len()
+        );
+        second.stop().await;
+    }
 }
