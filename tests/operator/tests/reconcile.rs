@@ -155,8 +155,15 @@ impl Operator {
 
     /// An operator that stops writing after `budget` writes (as if killed right after).
     async fn start_with_budget(namespace: &str, budget: Option<u64>) -> Operator {
+        Operator::start_on(control_plane(), namespace, budget).await
+    }
+
+    async fn start_on(
+        control_plane: &ControlPlane,
+        namespace: &str,
+        budget: Option<u64>,
+    ) -> Operator {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let control_plane = control_plane();
         install_rbac(&control_plane.admin_client()).await;
         let settings = Settings {
             namespace: Some(namespace.to_string()),
@@ -1093,4 +1100,86 @@ async fn killing_the_operator_after_its_kth_write_then_restarting_converges_to_t
         );
         second.stop().await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_cr_removes_its_children_by_garbage_collection_and_keeps_every_pvc() {
+    use k8s_openapi::api::core::v1::PersistentVolumeClaim;
+    // This one needs the garbage collector and the StatefulSet controller (which creates the
+    // PVCs from volume-claim templates): its own control plane with a controller-manager.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let control_plane = ControlPlane::start(ControlPlaneConfig::with_controller_manager());
+    let admin = control_plane.admin_client();
+    let namespace = control_plane
+        .create_test_namespace("reconcile-delete")
+        .await;
+    let operator = Operator::start_on(&control_plane, &namespace, None).await;
+    network_and_sequencer(&admin, &namespace).await;
+    let pvcs = Api::<PersistentVolumeClaim>::namespaced(admin.clone(), &namespace);
+    let started = Instant::now();
+    let claims = loop {
+        let claims: Vec<String> = pvcs
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .iter()
+            .map(|c| c.name_any())
+            .collect();
+        if !claims.is_empty() {
+            break claims;
+        }
+        assert!(
+            started.elapsed() < TIMEOUT,
+            "the StatefulSet controller made no PVC"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+
+    // Foreground: the CR stays, marked for deletion, until the collector removed its children;
+    // meanwhile the operator must not recreate them.
+    let nodes = Api::<OpNode>::namespaced(admin.clone(), &namespace);
+    nodes
+        .delete("devnet-sequencer", &kube::api::DeleteParams::foreground())
+        .await
+        .expect("delete the sequencer");
+    let started = Instant::now();
+    loop {
+        let left: Vec<String> = children(&admin, &namespace)
+            .await
+            .into_iter()
+            .filter(|(_, v)| {
+                v["metadata"]["labels"]["app.kubernetes.io/instance"] == "devnet-sequencer"
+            })
+            .map(|(k, _)| k)
+            .collect();
+        if left.is_empty() && nodes.get_opt("devnet-sequencer").await.unwrap().is_none() {
+            break;
+        }
+        assert!(
+            started.elapsed() < TIMEOUT,
+            "children left after deleting the CR: {left:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    operator.settle(Duration::from_secs(2)).await;
+    assert!(
+        children(&admin, &namespace)
+            .await
+            .keys()
+            .all(|k| !k.contains("devnet-sequencer")),
+        "a child came back"
+    );
+    let after: Vec<String> = pvcs
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .map(|c| c.name_any())
+        .collect();
+    for claim in &claims {
+        assert!(after.contains(claim), "PVC {claim} was deleted with its CR");
+    }
+    operator.stop().await;
 }
