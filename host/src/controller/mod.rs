@@ -113,6 +113,8 @@ pub struct Settings {
     pub namespace: Option<String>,
     /// Stop writing after this many writes (crash-consistency tests); `None`: no limit.
     pub write_budget: Option<u64>,
+    /// Renderers to use instead of the bundled ones, by kind (`.wasm` files).
+    pub plugin_files: BTreeMap<String, PathBuf>,
 }
 
 impl Default for Settings {
@@ -125,6 +127,7 @@ impl Default for Settings {
             instance: None,
             namespace: None,
             write_budget: None,
+            plugin_files: BTreeMap::new(),
         }
     }
 }
@@ -142,7 +145,8 @@ impl Context {
     /// Loads (compiles) the bundled plugins and builds the shared state.
     pub async fn new(client: Client, settings: Settings) -> Result<Arc<Context>, ControllerError> {
         let cache_dir = settings.cache_dir.clone();
-        let plugins = tokio::task::spawn_blocking(move || load_bundled(cache_dir))
+        let files = settings.plugin_files.clone();
+        let plugins = tokio::task::spawn_blocking(move || load_plugins(cache_dir, &files))
             .await
             .map_err(|e| ControllerError::RenderTask(e.to_string()))??;
         let reporter = Reporter {
@@ -162,8 +166,10 @@ impl Context {
     }
 }
 
-fn load_bundled(
+/// The bundled renderer of each kind, or the file given for it.
+fn load_plugins(
     cache_dir: Option<PathBuf>,
+    files: &BTreeMap<String, PathBuf>,
 ) -> Result<BTreeMap<&'static str, Plugin>, ControllerError> {
     let runtime = Runtime::new(RuntimeConfig {
         cache_dir,
@@ -175,14 +181,17 @@ fn load_bundled(
     })?;
     let mut plugins = BTreeMap::new();
     for kind in bundled::KINDS {
-        let wasm =
-            bundled::renderer(kind).ok_or_else(|| ControllerError::NoPlugin(kind.to_string()))?;
-        let plugin = runtime
-            .load(wasm)
-            .map_err(|source| ControllerError::PluginLoad {
-                kind: kind.to_string(),
-                source,
-            })?;
+        let loaded = match files.get(*kind) {
+            Some(path) => runtime.load_file(path),
+            None => runtime.load(
+                bundled::renderer(kind)
+                    .ok_or_else(|| ControllerError::NoPlugin(kind.to_string()))?,
+            ),
+        };
+        let plugin = loaded.map_err(|source| ControllerError::PluginLoad {
+            kind: kind.to_string(),
+            source,
+        })?;
         plugins.insert(*kind, plugin);
     }
     Ok(plugins)

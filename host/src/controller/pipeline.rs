@@ -35,7 +35,8 @@ impl PipelineError {
         match self {
             PipelineError::Context(ContextError::MissingReference { .. }) => "ReferenceNotFound",
             PipelineError::Context(_) => "InvalidResource",
-            PipelineError::Plugin { .. } => "PluginFailed",
+            // The runtime's own reasons: PluginTimeout, PluginTrapped, ...
+            PipelineError::Plugin { source, .. } => source.reason(),
             PipelineError::Envelope(_) => "OutputRefused",
         }
     }

@@ -26,6 +26,8 @@ use crate::validate::{self, Peers};
 
 /// Why a CR was refused: the reason (CamelCase) and a message naming the field and the fix.
 struct Refusal {
+    /// Which aspect failed: validity (host rules, Secrets) or the render (plugin, envelope).
+    rendering: bool,
     reason: String,
     message: String,
 }
@@ -149,6 +151,7 @@ pub async fn reconcile<K: Kind>(
         };
         if let Some(error) = validate::validate(&kind, &value, peers).into_iter().next() {
             return Ok(Err(Refusal {
+                rendering: false,
                 reason: error.reason().to_string(),
                 message: error.to_string(),
             }));
@@ -166,6 +169,7 @@ pub async fn reconcile<K: Kind>(
             secrets::check_user_secrets(client, &namespace, &kind, &value, &network).await?
         {
             return Ok(Err(Refusal {
+                rendering: false,
                 reason: problem.reason.to_string(),
                 message: problem.message,
             }));
@@ -190,6 +194,7 @@ pub async fn reconcile<K: Kind>(
         .await
         .map_err(|e| ControllerError::RenderTask(e.to_string()))?;
         Ok::<_, ControllerError>(sealed.map_err(|error| Refusal {
+            rendering: true,
             reason: error.reason().to_string(),
             message: error.to_string(),
         }))
@@ -206,7 +211,22 @@ pub async fn reconcile<K: Kind>(
                 &refusal.reason,
                 &refusal.message,
             );
-            conditions.set(valid_type, Truth::False, &refusal.reason, &refusal.message);
+            if refusal.rendering && !is_network {
+                conditions.set(
+                    status::VALID,
+                    Truth::True,
+                    "Valid",
+                    "references, keys and host rules check out",
+                );
+                conditions.set(
+                    status::RENDERED,
+                    Truth::False,
+                    &refusal.reason,
+                    &refusal.message,
+                );
+            } else {
+                conditions.set(valid_type, Truth::False, &refusal.reason, &refusal.message);
+            }
             conditions.set(
                 status::READY,
                 Truth::False,

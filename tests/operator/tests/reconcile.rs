@@ -1183,3 +1183,109 @@ async fn deleting_a_cr_removes_its_children_by_garbage_collection_and_keeps_ever
     }
     operator.stop().await;
 }
+
+/// Where `plugins/build.sh` put the test plugins.
+fn plugin_dir() -> std::path::PathBuf {
+    if let Some(dir) = std::env::var_os("OPSTACK_PLUGIN_DIR") {
+        return dir.into();
+    }
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| format!("{WORKSPACE}/target").into())
+        .join("wasm32-wasip2/plugin")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_that_times_out_is_refused_with_a_condition_an_event_and_no_child_change() {
+    let control_plane = control_plane();
+    let admin = control_plane.admin_client();
+    let namespace = control_plane
+        .create_test_namespace("reconcile-plugin-timeout")
+        .await;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    install_rbac(&admin).await;
+    let endless = plugin_dir().join("misbehaving-endless-loop.wasm");
+    assert!(
+        endless.exists(),
+        "{} missing: run plugins/build.sh",
+        endless.display()
+    );
+    let settings = Settings {
+        namespace: Some(namespace.clone()),
+        plugin_files: BTreeMap::from([("OpNode".to_string(), endless)]),
+        ..Settings::default()
+    };
+    let context = Context::new(control_plane.operator_client(), settings)
+        .await
+        .expect("load plugins");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(controller::run(context.clone(), async move {
+        let _ = stopped.await;
+    }));
+    let operator = Operator {
+        context,
+        stop: Some(stop),
+        task,
+    };
+
+    devnet_secrets(&admin, &namespace).await;
+    apply_yaml(
+        &admin,
+        &devnet_subset(|kind, name| {
+            matches!(kind, "ConfigMap" | "OptimismNetwork") || name == "devnet-sequencer"
+        }),
+        Some(&namespace),
+    )
+    .await;
+    wait_for_condition(
+        &admin,
+        &namespace,
+        "OptimismNetwork",
+        "devnet",
+        "Ready",
+        "True",
+        None,
+    )
+    .await;
+    let before = versions(&children(&admin, &namespace).await);
+    let started = Instant::now();
+    let cr = wait_for_condition(
+        &admin,
+        &namespace,
+        "OpNode",
+        "devnet-sequencer",
+        "Ready",
+        "False",
+        Some("PluginTimeout"),
+    )
+    .await;
+    eprintln!("refused after {:?}", started.elapsed());
+    assert_eq!(
+        condition(&cr, "Rendered").unwrap()["reason"],
+        "PluginTimeout"
+    );
+    assert_eq!(condition(&cr, "Valid").unwrap()["status"], "True");
+    let event = wait_for_event(&admin, &namespace, "devnet-sequencer", "PluginTimeout").await;
+    assert_eq!(event["type"], "Warning");
+    operator.settle(Duration::from_secs(2)).await;
+    assert_eq!(
+        versions(&children(&admin, &namespace).await),
+        before,
+        "children changed"
+    );
+    assert!(
+        children(&admin, &namespace)
+            .await
+            .keys()
+            .all(|k| !k.contains("devnet-sequencer"))
+    );
+    let secrets = Api::<Secret>::namespaced(admin.clone(), &namespace);
+    assert!(
+        secrets
+            .get_opt("devnet-sequencer-jwt")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    operator.stop().await;
+}
