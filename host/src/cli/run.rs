@@ -1,5 +1,7 @@
 //! `opstack-operator run`: the controllers against a cluster, until SIGTERM or Ctrl-C.
 
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::controller::{self, ControllerError, Settings};
@@ -28,6 +30,9 @@ pub struct RunArgs {
     /// Directory for compiled plugins (skips the compile on restart).
     #[arg(long, value_name = "DIR")]
     pub plugin_cache: Option<std::path::PathBuf>,
+    /// Use this renderer for a kind instead of the bundled one, as `<Kind>=<file.wasm>`.
+    #[arg(long, value_name = "KIND=FILE")]
+    pub plugin: Vec<String>,
 }
 
 /// Why `run` stopped with an error.
@@ -43,6 +48,20 @@ pub enum RunError {
     Runtime(std::io::Error),
     #[error("setting up logging: {0}")]
     Logging(String),
+    #[error("--plugin {0:?}: expected <Kind>=<file.wasm> with Kind one of {kinds}", kinds = crate::bundled::KINDS.join(", "))]
+    PluginArgument(String),
+}
+
+/// `<Kind>=<file.wasm>` arguments, by kind.
+fn plugin_files(args: &[String]) -> Result<BTreeMap<String, PathBuf>, RunError> {
+    args.iter()
+        .map(|arg| {
+            arg.split_once('=')
+                .filter(|(kind, path)| crate::bundled::KINDS.contains(kind) && !path.is_empty())
+                .map(|(kind, path)| (kind.to_string(), PathBuf::from(path)))
+                .ok_or_else(|| RunError::PluginArgument(arg.clone()))
+        })
+        .collect()
 }
 
 /// Sets up logging (`RUST_LOG` filters, default `info`) in the chosen format.
@@ -86,6 +105,7 @@ pub fn run(args: RunArgs) -> Result<(), RunError> {
     // choose between providers (shared/docs/wasm-spike.md §4). Err: one is installed already.
     let _ = rustls::crypto::ring::default_provider().install_default();
     init_logging(args.log_format)?;
+    let plugin_files = plugin_files(&args.plugin)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -99,6 +119,7 @@ pub fn run(args: RunArgs) -> Result<(), RunError> {
             resync: Duration::from_secs(args.resync_seconds.max(1)),
             cache_dir: args.plugin_cache,
             instance: std::env::var("POD_NAME").ok(),
+            plugin_files,
             ..Settings::default()
         };
         let context = controller::Context::new(client, settings).await?;
@@ -110,4 +131,17 @@ pub fn run(args: RunArgs) -> Result<(), RunError> {
         tracing::info!("stopped");
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plugin_arguments_name_a_kind_and_a_file() {
+        let files = plugin_files(&["OpNode=/p/node.wasm".to_string()]).unwrap();
+        assert_eq!(files["OpNode"], PathBuf::from("/p/node.wasm"));
+        assert!(plugin_files(&["Pod=/p/x.wasm".to_string()]).is_err());
+        assert!(plugin_files(&["OpNode".to_string()]).is_err());
+    }
 }
