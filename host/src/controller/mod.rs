@@ -23,7 +23,7 @@ use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::reflector::{self, ObjectRef, Store, reflector};
 use kube::runtime::watcher;
 use kube::{Api, Client, Resource, ResourceExt};
 use opstack_crds::{OpBatcher, OpChallenger, OpNode, OpProposer, OptimismNetwork};
@@ -96,6 +96,28 @@ impl WriteCounter {
     }
 }
 
+/// Counts reconciles per kind, so tests (and metrics) can see that a watch event reached the
+/// controller even when the reconcile had nothing to write.
+#[derive(Debug, Default)]
+pub struct ReconcileCounter {
+    counts: std::sync::Mutex<BTreeMap<String, u64>>,
+}
+
+impl ReconcileCounter {
+    /// Counts one reconcile of `kind`.
+    pub fn count(&self, kind: &str) {
+        // A poisoned lock only means another reconcile panicked mid-increment: keep counting.
+        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        *counts.entry(kind.to_string()).or_default() += 1;
+    }
+
+    /// Reconciles of `kind` so far.
+    pub fn get(&self, kind: &str) -> u64 {
+        let counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        counts.get(kind).copied().unwrap_or(0)
+    }
+}
+
 /// How the controllers run.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -138,6 +160,7 @@ pub struct Context {
     pub plugins: BTreeMap<&'static str, Plugin>,
     pub recorder: Recorder,
     pub writes: WriteCounter,
+    pub reconciles: ReconcileCounter,
     pub settings: Settings,
 }
 
@@ -161,6 +184,7 @@ impl Context {
                 .write_budget
                 .map(WriteCounter::with_budget)
                 .unwrap_or_default(),
+            reconciles: ReconcileCounter::default(),
             settings,
         }))
     }
@@ -244,6 +268,35 @@ fn dependents<K: Kind, Other: Kind>(store: &Store<K>, changed: &Other) -> Vec<Ob
         .collect()
 }
 
+/// Whether `network` reads `config_map` (its rollup config, L2 genesis or L1 chain config):
+/// the operator does not own these, so only their name ties them to the network.
+fn reads_config_map(network: &OptimismNetwork, config_map: &ConfigMap) -> bool {
+    if network.namespace() != config_map.namespace() {
+        return false;
+    }
+    let name = config_map.name_any();
+    let spec = &network.spec;
+    [&spec.rollup_config, &spec.l2_genesis, &spec.l1_chain_config]
+        .into_iter()
+        .flatten()
+        .filter_map(|source| source.config_map_ref.as_ref())
+        .any(|reference| reference.name == name)
+}
+
+/// The CRs in `store` (networks, as the network controller's own kind) that read `config_map`.
+fn networks_reading<K: Kind>(store: &Store<K>, config_map: &ConfigMap) -> Vec<ObjectRef<K>> {
+    store
+        .state()
+        .iter()
+        .filter(|cr| {
+            serde_json::to_value(cr.as_ref())
+                .and_then(serde_json::from_value::<OptimismNetwork>)
+                .is_ok_and(|network| reads_config_map(&network, config_map))
+        })
+        .map(|cr| ObjectRef::from_obj(cr.as_ref()))
+        .collect()
+}
+
 /// An `Api` over the watched scope: one namespace or all.
 fn watched<T>(client: &Client, namespace: &Option<String>) -> Api<T>
 where
@@ -283,11 +336,34 @@ async fn run_kind<K: Kind>(
             .owns(watched::<Service>(&client, &scope), children_config())
             .owns(watched::<ConfigMap>(&client, &scope), children_config()),
     };
+    // The user's rollup/genesis/L1-chain-config ConfigMaps: a change to one reconciles the
+    // networks that read it and their dependents. ConfigMaps may be listed and watched (unlike
+    // Secrets, deploy/rbac.yaml); the mapper keeps only those a network names.
+    let mut network_feed = None;
     let controller = if kind == "OptimismNetwork" {
-        controller
+        let networks = controller.store();
+        controller.watches(
+            watched::<ConfigMap>(&client, &scope),
+            watcher::Config::default(),
+            move |config_map| networks_reading(&networks, &config_map),
+        )
     } else {
+        // The dependents' controller has no store of networks; a reflector keeps one, to find
+        // which networks read a changed ConfigMap.
+        let (networks, writer) = reflector::store::<OptimismNetwork>();
+        network_feed = Some(tokio::spawn(
+            reflector(
+                writer,
+                watcher::watcher(
+                    watched::<OptimismNetwork>(&client, &scope),
+                    watcher::Config::default(),
+                ),
+            )
+            .for_each(|_| futures::future::ready(())),
+        ));
         let store = controller.store();
         let by_network = store.clone();
+        let by_config_map = store.clone();
         controller
             .watches(
                 watched::<OptimismNetwork>(&client, &scope),
@@ -298,6 +374,18 @@ async fn run_kind<K: Kind>(
                 watched::<OpNode>(&client, &scope),
                 watcher::Config::default(),
                 move |node| dependents(&store, &node),
+            )
+            .watches(
+                watched::<ConfigMap>(&client, &scope),
+                watcher::Config::default(),
+                move |config_map| {
+                    networks
+                        .state()
+                        .iter()
+                        .filter(|network| reads_config_map(network, &config_map))
+                        .flat_map(|network| dependents(&by_config_map, network.as_ref()))
+                        .collect::<Vec<_>>()
+                },
             )
     };
     let retry = context.settings.retry;
@@ -318,6 +406,9 @@ async fn run_kind<K: Kind>(
             }
         })
         .await;
+    if let Some(feed) = network_feed {
+        feed.abort();
+    }
 }
 
 /// Runs the five controllers until `shutdown` resolves, then lets in-flight reconciles finish.

@@ -62,6 +62,7 @@ pub async fn reconcile<K: Kind>(
     let kind = K::kind(&()).to_string();
     let name = cr.name_any();
     let namespace = cr.namespace().unwrap_or_else(|| "default".into());
+    context.reconciles.count(&kind);
     if cr.meta().deletion_timestamp.is_some() {
         // Garbage collection removes the children; nothing is (re)created meanwhile.
         return Ok(Action::await_change());

@@ -1289,3 +1289,61 @@ async fn a_plugin_that_times_out_is_refused_with_a_condition_an_event_and_no_chi
     );
     operator.stop().await;
 }
+
+/// Waits until the operator has reconciled `kind` more than `before` times.
+async fn wait_for_reconciles(operator: &Operator, kind: &str, before: u64) {
+    let started = Instant::now();
+    while operator.context.reconciles.get(kind) <= before {
+        assert!(
+            started.elapsed() < TIMEOUT,
+            "no {kind} reconcile after {TIMEOUT:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn editing_a_chain_config_map_reconciles_its_network_and_dependents() {
+    let control_plane = control_plane();
+    let admin = control_plane.admin_client();
+    let namespace = control_plane
+        .create_test_namespace("reconcile-configmap")
+        .await;
+    let operator = Operator::start(&namespace).await;
+    devnet(&admin, &namespace).await;
+    operator.settle(Duration::from_secs(2)).await;
+    let config_maps =
+        Api::<k8s_openapi::api::core::v1::ConfigMap>::namespaced(admin.clone(), &namespace);
+
+    // A ConfigMap no network names reconciles nothing.
+    let nodes = operator.context.reconciles.get("OpNode");
+    config_maps
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({
+                "metadata": {"name": "unrelated"},
+                "data": {"x": "1"},
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(operator.context.reconciles.get("OpNode"), nodes);
+
+    // The rollup/genesis/L1-chain-config ConfigMap the network names reconciles the network
+    // and its dependents.
+    let networks = operator.context.reconciles.get("OptimismNetwork");
+    let nodes = operator.context.reconciles.get("OpNode");
+    config_maps
+        .patch(
+            "devnet-chain-config",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"data": {"edited": "yes"}})),
+        )
+        .await
+        .unwrap();
+    wait_for_reconciles(&operator, "OptimismNetwork", networks).await;
+    wait_for_reconciles(&operator, "OpNode", nodes).await;
+    operator.stop().await;
+}
