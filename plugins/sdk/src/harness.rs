@@ -1,6 +1,6 @@
 //! Runs a built plugin in the operator's own sandbox, for a plugin author's `cargo test`.
 //!
-//! ```ignore
+//! ```text
 //! use opstack_plugin_sdk::harness::Harness;
 //! #[test]
 //! fn renders_a_statefulset() {

@@ -6,7 +6,7 @@
 //! developer's machine, a [`harness`] that runs the built `.wasm` in the operator's own
 //! sandbox so `cargo test` exercises the real bytes.
 //!
-//! ```ignore
+//! ```text
 //! use opstack_plugin_sdk::{export_renderer, PluginInfo, RenderInput, RenderOutput, Renderer, PluginError};
 //!
 //! struct MyNode;
