@@ -5,6 +5,7 @@
 //! and the periodic requeue notices one created later.
 
 pub mod apply;
+pub mod l1;
 pub mod pipeline;
 mod reconcile;
 pub mod secrets;
@@ -33,6 +34,7 @@ use serde::de::DeserializeOwned;
 pub use reconcile::{ANNOTATION_PAUSED, reconcile};
 
 use crate::bundled;
+use crate::discovery::health::Backoff;
 use crate::envelope::{LABEL_MANAGED_BY, MANAGER};
 use crate::runtime::{self, Plugin, Runtime, RuntimeConfig};
 
@@ -137,6 +139,8 @@ pub struct Settings {
     pub write_budget: Option<u64>,
     /// Renderers to use instead of the bundled ones, by kind (`.wasm` files).
     pub plugin_files: BTreeMap<String, PathBuf>,
+    /// When to probe each network's L1 again (the discovery library's policy).
+    pub l1_backoff: Backoff,
 }
 
 impl Default for Settings {
@@ -150,6 +154,7 @@ impl Default for Settings {
             namespace: None,
             write_budget: None,
             plugin_files: BTreeMap::new(),
+            l1_backoff: Backoff::default(),
         }
     }
 }
@@ -161,6 +166,8 @@ pub struct Context {
     pub recorder: Recorder,
     pub writes: WriteCounter,
     pub reconciles: ReconcileCounter,
+    /// Each network's L1 probe state, kept across reconciles for the backoff.
+    pub probes: l1::ProbeStates,
     pub settings: Settings,
 }
 
@@ -185,6 +192,7 @@ impl Context {
                 .map(WriteCounter::with_budget)
                 .unwrap_or_default(),
             reconciles: ReconcileCounter::default(),
+            probes: l1::ProbeStates::default(),
             settings,
         }))
     }

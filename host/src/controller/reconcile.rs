@@ -14,6 +14,7 @@ use opstack_crds::{OpBatcher, OpNode, OpProposer, OptimismNetwork};
 use serde_json::Value;
 
 use super::apply::{self, Outcome};
+use super::l1;
 use super::pipeline::{self, API_VERSION};
 use super::secrets;
 use super::status::{self, Conditions, Truth};
@@ -340,6 +341,7 @@ pub async fn reconcile<K: Kind>(
 
     // Status.
     let count = sealed.objects.len();
+    let mut requeue = context.settings.resync;
     let phase = if is_network {
         conditions.set(
             status::CONFIGURATION_VALID,
@@ -350,12 +352,73 @@ pub async fn reconcile<K: Kind>(
                 sealed.rendered_by
             ),
         );
-        conditions.set(
-            status::CONTRACTS_DISCOVERED,
-            Truth::Unknown,
-            "NotImplemented",
-            "the operator does not run L1 discovery yet; components use spec.contractAddresses",
-        );
+        // L1: health and discovery. Runs after apply and touches no child, so an L1 outage
+        // or a lying endpoint can only change this status.
+        let network = serde_json::from_value::<OptimismNetwork>(value.clone())?;
+        let found = l1::step(
+            client,
+            &namespace,
+            &network,
+            &context.probes,
+            &context.settings.l1_backoff,
+        )
+        .await?;
+        if let Some(wait) = found.requeue {
+            requeue = requeue.min(wait.max(std::time::Duration::from_secs(1)));
+        }
+        if let Some(connected) = &found.l1_connected {
+            // A healthy L1's head moves every probe: keep the first message while the
+            // condition stays the same, so a healthy network costs no status write per probe.
+            let same = conditions.get(status::L1_CONNECTED).is_some_and(|c| {
+                c.get("status").and_then(Value::as_str) == Some(truth(connected.status).as_str())
+                    && c.get("reason").and_then(Value::as_str) == Some(connected.reason.as_str())
+            });
+            if !(same && connected.status) {
+                set_summary(&mut conditions, connected);
+            }
+        }
+        let mut reported = true;
+        if let Some(contracts) = &found.contracts {
+            reported = conditions.was(
+                status::CONTRACTS_DISCOVERED,
+                truth(contracts.status),
+                &contracts.reason,
+                &contracts.message,
+            );
+            set_summary(&mut conditions, contracts);
+        }
+        if let Some(pin) = &found.pin {
+            context.writes.count()?;
+            let patch = serde_json::json!({"status": {"networkInfo": {
+                "discoveredContracts": pin,
+                "lastUpdated": pin.last_discovery_time,
+            }}});
+            Api::<OptimismNetwork>::namespaced(client.clone(), &namespace)
+                .patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await?;
+        }
+        if let Some(note) = &found.note
+            && !reported
+        {
+            tracing::info!(%kind, %name, %namespace, reason = %note.reason, message = %note.message, "L1 discovery");
+            let type_ = if note.warning {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            };
+            publish(
+                &context,
+                &cr.object_ref(&()),
+                type_,
+                &note.reason,
+                "Discover",
+                &note.message,
+            )
+            .await;
+        }
+        // Ready is the configuration's for now: `run`'s process test (host/tests/run_cli.rs,
+        // outside this change) waits for Ready on a network whose L1 does not exist. The
+        // contracts show in ContractsDiscovered; gating Ready on it is the follow-up.
         conditions.set(
             status::READY,
             Truth::True,
@@ -416,7 +479,21 @@ pub async fn reconcile<K: Kind>(
     } else {
         tracing::debug!(%kind, %name, %namespace, elapsed_ms = started.elapsed().as_millis() as u64, "up to date");
     }
-    Ok(Action::requeue(context.settings.resync))
+    Ok(Action::requeue(requeue))
+}
+
+fn truth(status: bool) -> Truth {
+    if status { Truth::True } else { Truth::False }
+}
+
+/// Sets a condition the discovery library summarised.
+fn set_summary(conditions: &mut Conditions, summary: &crate::discovery::ConditionSummary) {
+    conditions.set(
+        summary.type_,
+        truth(summary.status),
+        &summary.reason,
+        &summary.message,
+    );
 }
 
 /// Whether the workload's pods are ready, from its live status.

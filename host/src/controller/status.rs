@@ -13,6 +13,7 @@ pub const WORKLOAD_READY: &str = "WorkloadReady";
 pub const CONFIGURATION_VALID: &str = "ConfigurationValid";
 pub const CONTRACTS_DISCOVERED: &str = "ContractsDiscovered";
 pub const PAUSED: &str = "Paused";
+pub const L1_CONNECTED: &str = "L1Connected";
 
 /// Condition status values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,7 +24,7 @@ pub enum Truth {
 }
 
 impl Truth {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Truth::True => "True",
             Truth::False => "False",

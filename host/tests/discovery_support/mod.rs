@@ -259,8 +259,16 @@ fn record_pid(pid: u32) {
         .filter(|p| !p.is_empty())
         .map(PathBuf::from)
         .unwrap_or_else(|| {
-            let checkout = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-            let checkout = checkout.canonicalize().unwrap_or(checkout);
+            // The checkout is the workspace root (where Cargo.lock is), whichever crate
+            // includes this module (host, tests/operator).
+            let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+            let checkout = manifest
+                .ancestors()
+                .find(|dir| dir.join("Cargo.lock").is_file())
+                .unwrap_or(manifest);
+            let checkout = checkout
+                .canonicalize()
+                .unwrap_or_else(|_| checkout.to_path_buf());
             let key = checkout.to_string_lossy().replace('/', "_");
             cache_root()
                 .join("harness-pids")

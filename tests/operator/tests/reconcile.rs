@@ -17,6 +17,11 @@ use opstack_test_harness::{ControlPlane, ControlPlaneConfig};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+// The real L1 of the discovery tests (geth --dev with the SystemConfig test doubles), shared
+// with the host's own discovery tests rather than copied.
+#[path = "../../../host/tests/discovery_support/mod.rs"]
+mod discovery_support;
+
 const WORKSPACE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
 const TIMEOUT: Duration = Duration::from_secs(90);
 
@@ -163,13 +168,23 @@ impl Operator {
         namespace: &str,
         budget: Option<u64>,
     ) -> Operator {
+        Operator::start_with(
+            control_plane,
+            Settings {
+                namespace: Some(namespace.to_string()),
+                write_budget: budget,
+                ..Settings::default()
+            },
+        )
+        .await
+    }
+
+    async fn start_with(control_plane: &ControlPlane, settings: Settings) -> Operator {
         let _ = rustls::crypto::ring::default_provider().install_default();
         install_rbac(&control_plane.admin_client()).await;
         let settings = Settings {
-            namespace: Some(namespace.to_string()),
             cache_dir: Some(std::env::temp_dir().join("opstack-operator-tests-plugins")),
-            write_budget: budget,
-            ..Settings::default()
+            ..settings
         };
         let context = Context::new(control_plane.operator_client(), settings)
             .await
@@ -361,15 +376,16 @@ async fn devnet(admin: &Client, namespace: &str) {
     wait_for_devnet(admin, namespace).await;
 }
 
-/// Waits until every devnet CR has its conditions: network Ready, workloads applied and
-/// waiting for pods (there is no kubelet).
+/// Waits until every devnet CR has its conditions: network configuration applied (its L1,
+/// http://l1:8545, does not exist here, so its contracts are never discovered), workloads
+/// applied and waiting for pods (there is no kubelet).
 async fn wait_for_devnet(admin: &Client, namespace: &str) {
     wait_for_condition(
         admin,
         namespace,
         "OptimismNetwork",
         "devnet",
-        "Ready",
+        "ConfigurationValid",
         "True",
         None,
     )
@@ -1242,7 +1258,7 @@ async fn a_plugin_that_times_out_is_refused_with_a_condition_an_event_and_no_chi
         &namespace,
         "OptimismNetwork",
         "devnet",
-        "Ready",
+        "ConfigurationValid",
         "True",
         None,
     )
@@ -1345,5 +1361,232 @@ async fn editing_a_chain_config_map_reconciles_its_network_and_dependents() {
         .unwrap();
     wait_for_reconciles(&operator, "OptimismNetwork", networks).await;
     wait_for_reconciles(&operator, "OpNode", nodes).await;
+    operator.stop().await;
+}
+
+/// The devnet example's network with `edit` applied (as JSON), for the L1 tests.
+fn devnet_network(edit: impl FnOnce(&mut Value)) -> String {
+    let text = devnet_subset(|kind, _| kind == "OptimismNetwork");
+    let mut network: Value = serde_yaml::from_str(text.trim_start_matches("---\n")).expect("YAML");
+    edit(&mut network);
+    serde_yaml::to_string(&network).expect("YAML")
+}
+
+/// geth --dev with a current-style OP Stack L1 deployed: its URL and what discovery must find.
+async fn l1_with_system_config() -> (String, discovery_support::TestChain) {
+    tokio::task::spawn_blocking(|| {
+        let geth = discovery_support::geth();
+        (geth.url.clone(), discovery_support::deploy_chain(geth))
+    })
+    .await
+    .expect("geth")
+}
+
+/// Creates the devnet ConfigMap and Secrets and a network pointing at `l1_url`.
+async fn network_on_l1(
+    admin: &Client,
+    namespace: &str,
+    l1_url: &str,
+    l1_chain_id: u64,
+    contract_addresses: Value,
+) {
+    devnet_secrets(admin, namespace).await;
+    apply_yaml(
+        admin,
+        &devnet_subset(|kind, _| kind == "ConfigMap"),
+        Some(namespace),
+    )
+    .await;
+    let network = devnet_network(|network| {
+        let spec = network["spec"].as_object_mut().unwrap();
+        spec.remove("l1RpcUrlSecretRef");
+        spec.insert("l1RpcUrl".into(), json!(l1_url));
+        spec.insert("l1ChainID".into(), json!(l1_chain_id));
+        spec.insert("contractAddresses".into(), contract_addresses);
+    });
+    apply_yaml(admin, &network, Some(namespace)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_network_pointing_at_geth_with_a_system_config_gets_contracts_discovered_and_pinned_addresses()
+ {
+    let (url, chain) = l1_with_system_config().await;
+    let control_plane = control_plane();
+    let admin = control_plane.admin_client();
+    let namespace = control_plane.create_test_namespace("l1-discovered").await;
+    let operator = Operator::start(&namespace).await;
+    let system_config = chain.system_config.to_checksum(None);
+    network_on_l1(
+        &admin,
+        &namespace,
+        &url,
+        discovery_support::DEV_CHAIN_ID,
+        json!({"systemConfigAddr": system_config, "discoveryMethod": "auto"}),
+    )
+    .await;
+    let cr = wait_for_condition(
+        &admin,
+        &namespace,
+        "OptimismNetwork",
+        "devnet",
+        "ContractsDiscovered",
+        "True",
+        None,
+    )
+    .await;
+    assert_eq!(
+        condition(&cr, "ContractsDiscovered").unwrap()["reason"],
+        "SystemConfig"
+    );
+    let cr = wait_for_condition(
+        &admin,
+        &namespace,
+        "OptimismNetwork",
+        "devnet",
+        "Ready",
+        "True",
+        None,
+    )
+    .await;
+    assert_eq!(condition(&cr, "L1Connected").unwrap()["status"], "True");
+    let pinned = &cr["status"]["networkInfo"]["discoveredContracts"];
+    let checksum = |a: alloy_primitives::Address| json!(a.to_checksum(None));
+    assert_eq!(pinned["systemConfigAddr"], checksum(chain.system_config));
+    assert_eq!(pinned["optimismPortalAddr"], checksum(chain.portal));
+    assert_eq!(
+        pinned["disputeGameFactoryAddr"],
+        checksum(chain.dispute_game_factory)
+    );
+    assert_eq!(
+        pinned["l1CrossDomainMessengerAddr"],
+        checksum(chain.messenger)
+    );
+    assert_eq!(pinned["batchInboxAddr"], checksum(chain.batch_inbox));
+    assert_eq!(pinned["startBlock"], json!(chain.start_block));
+    assert_eq!(pinned["discoveryMethod"], "system-config");
+    assert!(pinned["l1BlockNumber"].as_i64().unwrap() > 0, "{pinned}");
+    assert!(pinned["lastDiscoveryTime"].is_string(), "{pinned}");
+    let event = wait_for_event(&admin, &namespace, "devnet", "ContractsPinned").await;
+    assert_eq!(event["type"], "Normal");
+
+    // What the components are configured with comes from the pin.
+    let network: OptimismNetwork = serde_json::from_value(cr.clone()).unwrap();
+    let given = opstack_operator::context::contracts(&network);
+    let dgf = given
+        .iter()
+        .find(|c| c.name == "DisputeGameFactoryProxy")
+        .expect("the proposer's DisputeGameFactory");
+    assert_eq!(json!(dgf.address), checksum(chain.dispute_game_factory));
+
+    // A reconcile within cacheTimeout keeps the pin as it is.
+    operator.settle(Duration::from_secs(2)).await;
+    let again = get_cr(&admin, &namespace, "OptimismNetwork", "devnet").await;
+    assert_eq!(
+        again["status"]["networkInfo"]["discoveredContracts"], *pinned,
+        "the pin moved"
+    );
+    operator.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_l1_chain_id_gives_contracts_discovered_false_with_wrong_chain_id_an_event_and_no_pin()
+ {
+    let (url, chain) = l1_with_system_config().await;
+    let control_plane = control_plane();
+    let admin = control_plane.admin_client();
+    let namespace = control_plane.create_test_namespace("l1-wrong-chain").await;
+    let operator = Operator::start(&namespace).await;
+    network_on_l1(
+        &admin,
+        &namespace,
+        &url,
+        1,
+        json!({"systemConfigAddr": chain.system_config.to_checksum(None)}),
+    )
+    .await;
+    let cr = wait_for_condition(
+        &admin,
+        &namespace,
+        "OptimismNetwork",
+        "devnet",
+        "ContractsDiscovered",
+        "False",
+        Some("WrongChainId"),
+    )
+    .await;
+    let message = condition(&cr, "ContractsDiscovered").unwrap()["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(message.contains("spec.l1ChainID"), "{message}");
+    assert_eq!(
+        condition(&cr, "L1Connected").unwrap()["reason"],
+        "WrongChainId"
+    );
+    assert!(
+        cr["status"]["networkInfo"].is_null(),
+        "pinned from the wrong chain: {}",
+        cr["status"]["networkInfo"]
+    );
+    let event = wait_for_event(&admin, &namespace, "devnet", "WrongChainId").await;
+    assert_eq!(event["type"], "Warning");
+    operator.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_l1_gives_l1_connected_false_and_changes_no_child() {
+    let control_plane = control_plane();
+    let admin = control_plane.admin_client();
+    let namespace = control_plane.create_test_namespace("l1-unreachable").await;
+    // Probe every second, so the window below sees several probes of the outage.
+    let second = Duration::from_secs(1);
+    let operator = Operator::start_with(
+        control_plane,
+        Settings {
+            namespace: Some(namespace.clone()),
+            l1_backoff: opstack_operator::discovery::health::Backoff {
+                healthy_interval: second,
+                first_retry: second,
+                max_retry: second,
+            },
+            ..Settings::default()
+        },
+    )
+    .await;
+    // The devnet's L1 (http://l1:8545 from its Secret) does not exist here.
+    let before = network_and_sequencer(&admin, &namespace).await;
+    let cr = wait_for_condition(
+        &admin,
+        &namespace,
+        "OptimismNetwork",
+        "devnet",
+        "L1Connected",
+        "False",
+        Some("Transport"),
+    )
+    .await;
+    assert_eq!(
+        condition(&cr, "ContractsDiscovered").unwrap()["status"],
+        "False"
+    );
+    assert_eq!(
+        condition(&cr, "ConfigurationValid").unwrap()["status"],
+        "True"
+    );
+    assert!(cr["status"]["networkInfo"].is_null());
+    operator.settle(Duration::from_secs(2)).await;
+    let before_probes = operator.context.reconciles.get("OptimismNetwork");
+    let writes = operator.context.writes.get();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert!(
+        operator.context.reconciles.get("OptimismNetwork") > before_probes,
+        "the outage was not probed again"
+    );
+    assert_eq!(operator.context.writes.get(), writes, "the outage wrote");
+    assert_eq!(
+        versions(&children(&admin, &namespace).await),
+        before,
+        "children changed"
+    );
     operator.stop().await;
 }
