@@ -1590,3 +1590,95 @@ async fn an_unreachable_l1_gives_l1_connected_false_and_changes_no_child() {
     );
     operator.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_contract_changed_on_l1_after_pinning_is_reported_with_an_event_and_not_rewired() {
+    let (url, chain) = l1_with_system_config().await;
+    let control_plane = control_plane();
+    let admin = control_plane.admin_client();
+    let namespace = control_plane.create_test_namespace("l1-changed").await;
+    // Probe (and so re-read, with cacheTimeout 1s) every second.
+    let second = Duration::from_secs(1);
+    let operator = Operator::start_with(
+        control_plane,
+        Settings {
+            namespace: Some(namespace.clone()),
+            l1_backoff: opstack_operator::discovery::health::Backoff {
+                healthy_interval: second,
+                first_retry: second,
+                max_retry: second,
+            },
+            ..Settings::default()
+        },
+    )
+    .await;
+    network_on_l1(
+        &admin,
+        &namespace,
+        &url,
+        discovery_support::DEV_CHAIN_ID,
+        json!({
+            "systemConfigAddr": chain.system_config.to_checksum(None),
+            "cacheTimeout": "1s",
+        }),
+    )
+    .await;
+    let cr = wait_for_condition(
+        &admin,
+        &namespace,
+        "OptimismNetwork",
+        "devnet",
+        "ContractsDiscovered",
+        "True",
+        Some("SystemConfig"),
+    )
+    .await;
+    let signer =
+        cr["status"]["networkInfo"]["discoveredContracts"]["unsafeBlockSignerAddr"].clone();
+    assert_eq!(signer, json!(chain.unsafe_block_signer.to_checksum(None)));
+
+    // The chain's owner rotates the unsafe block signer on L1, and it gets deep enough.
+    let new_signer = alloy_primitives::address!("0x2222222222222222222222222222222222222222");
+    let system_config = chain.system_config;
+    tokio::task::spawn_blocking(move || {
+        use alloy_sol_types::SolValue;
+        let geth = discovery_support::geth();
+        // setUnsafeBlockSigner(address)
+        let mut call = alloy_primitives::hex::decode("18d13918").unwrap();
+        call.extend(new_signer.abi_encode());
+        geth.transact(Some(system_config), call);
+        geth.mine(4);
+    })
+    .await
+    .unwrap();
+
+    let cr = wait_for_condition(
+        &admin,
+        &namespace,
+        "OptimismNetwork",
+        "devnet",
+        "ContractsDiscovered",
+        "True",
+        Some("PinnedValueChanged"),
+    )
+    .await;
+    let message = condition(&cr, "ContractsDiscovered").unwrap()["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        message.contains("unsafeBlockSignerAddr")
+            && message.contains(&new_signer.to_checksum(None)),
+        "{message}"
+    );
+    let event = wait_for_event(&admin, &namespace, "devnet", "PinnedValueChanged").await;
+    assert_eq!(event["type"], "Warning");
+    // Not rewired: the pin keeps the old signer, re-read after re-read.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let cr = get_cr(&admin, &namespace, "OptimismNetwork", "devnet").await;
+    assert_eq!(
+        cr["status"]["networkInfo"]["discoveredContracts"]["unsafeBlockSignerAddr"],
+        signer
+    );
+    operator.stop().await;
+}
