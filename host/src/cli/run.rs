@@ -33,6 +33,9 @@ pub struct RunArgs {
     /// Use this renderer for a kind instead of the bundled one, as `<Kind>=<file.wasm>`.
     #[arg(long, value_name = "KIND=FILE")]
     pub plugin: Vec<String>,
+    /// Serve Prometheus metrics on `http://<ADDR>/metrics` (e.g. `0.0.0.0:8080`); off if unset.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_bind: Option<std::net::SocketAddr>,
 }
 
 /// Why `run` stopped with an error.
@@ -48,6 +51,11 @@ pub enum RunError {
     Runtime(std::io::Error),
     #[error("setting up logging: {0}")]
     Logging(String),
+    #[error("--metrics-bind {address}: {source}")]
+    MetricsBind {
+        address: std::net::SocketAddr,
+        source: std::io::Error,
+    },
     #[error("--plugin {0:?}: expected <Kind>=<file.wasm> with Kind one of {kinds}", kinds = crate::bundled::KINDS.join(", "))]
     PluginArgument(String),
 }
@@ -127,7 +135,24 @@ pub fn run(args: RunArgs) -> Result<(), RunError> {
             plugins = context.plugins.len(),
             "plugins loaded; starting the controllers"
         );
+        let metrics = match args.metrics_bind {
+            Some(address) => {
+                let listener = tokio::net::TcpListener::bind(address)
+                    .await
+                    .map_err(|source| RunError::MetricsBind { address, source })?;
+                tracing::info!(%address, "serving /metrics");
+                let context = context.clone();
+                Some(tokio::spawn(controller::metrics::serve(
+                    listener,
+                    move || context.metrics.render(),
+                )))
+            }
+            None => None,
+        };
         controller::run(context, shutdown_signal()).await;
+        if let Some(metrics) = metrics {
+            metrics.abort();
+        }
         tracing::info!("stopped");
         Ok(())
     })

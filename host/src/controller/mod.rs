@@ -6,6 +6,7 @@
 
 pub mod apply;
 pub mod l1;
+pub mod metrics;
 pub mod pipeline;
 mod reconcile;
 pub mod secrets;
@@ -166,6 +167,7 @@ pub struct Context {
     pub recorder: Recorder,
     pub writes: WriteCounter,
     pub reconciles: ReconcileCounter,
+    pub metrics: metrics::Metrics,
     /// Each network's L1 probe state, kept across reconciles for the backoff.
     pub probes: l1::ProbeStates,
     pub settings: Settings,
@@ -192,6 +194,7 @@ impl Context {
                 .map(WriteCounter::with_budget)
                 .unwrap_or_default(),
             reconciles: ReconcileCounter::default(),
+            metrics: metrics::Metrics::default(),
             probes: l1::ProbeStates::default(),
             settings,
         }))
@@ -400,7 +403,15 @@ async fn run_kind<K: Kind>(
     controller
         .graceful_shutdown_on(shutdown)
         .run(
-            reconcile::<K>,
+            |cr: Arc<K>, context: Arc<Context>| async move {
+                let started = std::time::Instant::now();
+                let result = reconcile::<K>(cr, context.clone()).await;
+                let outcome = if result.is_ok() { "ok" } else { "error" };
+                context
+                    .metrics
+                    .reconciled(K::kind(&()).as_ref(), outcome, started.elapsed());
+                result
+            },
             move |cr: Arc<K>, error: &ControllerError, _| {
                 tracing::warn!(kind = K::kind(&()).as_ref(), name = %cr.name_any(), namespace = ?cr.namespace(), %error, "reconcile failed; retrying");
                 Action::requeue(retry)

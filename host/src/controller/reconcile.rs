@@ -204,6 +204,11 @@ pub async fn reconcile<K: Kind>(
     .await?;
 
     let reference = cr.object_ref(&());
+    match &outcome {
+        Ok(_) => context.metrics.rendered(&kind, "Rendered"),
+        Err(refusal) if refusal.rendering => context.metrics.rendered(&kind, &refusal.reason),
+        Err(_) => {}
+    }
     let sealed = match outcome {
         Ok(sealed) => sealed,
         Err(refusal) => {

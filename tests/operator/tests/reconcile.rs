@@ -415,6 +415,23 @@ async fn creating_the_devnet_example_produces_owned_labelled_children_and_condit
     let started = Instant::now();
     devnet(&admin, &namespace).await;
     eprintln!("devnet converged in {:?}", started.elapsed());
+    let metrics = operator.context.metrics.render();
+    for kind in [
+        "OptimismNetwork",
+        "OpNode",
+        "OpBatcher",
+        "OpProposer",
+        "OpChallenger",
+    ] {
+        assert!(
+            metrics.contains(&format!(
+                "opstack_operator_reconciles_total{{kind=\"{kind}\",result=\"ok\"}}"
+            )) && metrics.contains(&format!(
+                "opstack_operator_plugin_renders_total{{kind=\"{kind}\",reason=\"Rendered\"}}"
+            )),
+            "{kind}: {metrics}"
+        );
+    }
 
     let children = children(&admin, &namespace).await;
     for expected in [
@@ -1283,6 +1300,13 @@ async fn a_plugin_that_times_out_is_refused_with_a_condition_an_event_and_no_chi
     assert_eq!(condition(&cr, "Valid").unwrap()["status"], "True");
     let event = wait_for_event(&admin, &namespace, "devnet-sequencer", "PluginTimeout").await;
     assert_eq!(event["type"], "Warning");
+    let metrics = operator.context.metrics.render();
+    assert!(
+        metrics.contains(
+            "opstack_operator_plugin_renders_total{kind=\"OpNode\",reason=\"PluginTimeout\"}"
+        ),
+        "{metrics}"
+    );
     operator.settle(Duration::from_secs(2)).await;
     assert_eq!(
         versions(&children(&admin, &namespace).await),

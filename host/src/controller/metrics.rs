@@ -1,0 +1,166 @@
+//! Prometheus metrics of the controllers: reconciles by kind and result (count and total
+//! seconds) and plugin renders by kind and reason, served as text on `/metrics` by `run`.
+//! Hand-written text format: three families do not justify a metrics dependency.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// (kind, result) → (reconciles, total seconds).
+    reconciles: Mutex<BTreeMap<(String, String), (u64, f64)>>,
+    /// (kind, reason) → renders.
+    renders: Mutex<BTreeMap<(String, String), u64>>,
+}
+
+impl Metrics {
+    /// One reconcile of `kind` that ended with `result` (`ok` or `error`) after `took`.
+    pub fn reconciled(&self, kind: &str, result: &str, took: Duration) {
+        let mut map = self.reconciles.lock().unwrap_or_else(|e| e.into_inner());
+        let slot = map
+            .entry((kind.to_string(), result.to_string()))
+            .or_default();
+        slot.0 += 1;
+        slot.1 += took.as_secs_f64();
+    }
+
+    /// One plugin render of `kind`: `Rendered`, or the refusal's reason.
+    pub fn rendered(&self, kind: &str, reason: &str) {
+        let mut map = self.renders.lock().unwrap_or_else(|e| e.into_inner());
+        *map.entry((kind.to_string(), reason.to_string()))
+            .or_default() += 1;
+    }
+
+    /// The Prometheus text exposition (format 0.0.4).
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        out.push_str("# HELP opstack_operator_reconciles_total Reconciles by kind and result.\n");
+        out.push_str("# TYPE opstack_operator_reconciles_total counter\n");
+        let reconciles = self
+            .reconciles
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        for ((kind, result), (count, _)) in &reconciles {
+            out.push_str(&format!(
+                "opstack_operator_reconciles_total{{kind=\"{kind}\",result=\"{result}\"}} {count}\n"
+            ));
+        }
+        out.push_str(
+            "# HELP opstack_operator_reconcile_seconds_total Time spent reconciling, by kind and result.\n",
+        );
+        out.push_str("# TYPE opstack_operator_reconcile_seconds_total counter\n");
+        for ((kind, result), (_, seconds)) in &reconciles {
+            out.push_str(&format!(
+                "opstack_operator_reconcile_seconds_total{{kind=\"{kind}\",result=\"{result}\"}} {seconds}\n"
+            ));
+        }
+        out.push_str(
+            "# HELP opstack_operator_plugin_renders_total Plugin renders by kind and reason.\n",
+        );
+        out.push_str("# TYPE opstack_operator_plugin_renders_total counter\n");
+        let renders = self
+            .renders
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        for ((kind, reason), count) in &renders {
+            out.push_str(&format!(
+                "opstack_operator_plugin_renders_total{{kind=\"{kind}\",reason=\"{reason}\"}} {count}\n"
+            ));
+        }
+        out
+    }
+}
+
+/// Serves `GET /metrics` on `listener` until the task is dropped. One short request per
+/// connection; anything else is a 404. Labels are kinds and CamelCase reasons, never user text.
+/// `text` renders the body (e.g. from the controllers' [`super::Context`]).
+pub async fn serve<F>(listener: TcpListener, text: F)
+where
+    F: Fn() -> String + Clone + Send + 'static,
+{
+    loop {
+        let Ok((mut stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let text = text.clone();
+        tokio::spawn(async move {
+            let mut buffer = [0u8; 1024];
+            // A scraper sends its request line at once; a slow or silent peer is dropped.
+            let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buffer)).await;
+            let Ok(Ok(n)) = read else {
+                return;
+            };
+            let request = String::from_utf8_lossy(&buffer[..n]);
+            let response = if request.starts_with("GET /metrics ") {
+                let body = text();
+                format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                )
+            } else {
+                "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    .to_string()
+            };
+            let _ = stream.write_all(response.as_bytes()).await;
+            let _ = stream.shutdown().await;
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn metrics_are_served_on_get_metrics_and_nothing_else() {
+        let metrics = std::sync::Arc::new(Metrics::default());
+        metrics.reconciled("OptimismNetwork", "ok", Duration::from_millis(1));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let served = metrics.clone();
+        let server = tokio::spawn(serve(listener, move || served.render()));
+        let get = |path: &'static str| async move {
+            let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+            stream
+                .write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+                .await
+                .unwrap();
+            let mut response = String::new();
+            stream.read_to_string(&mut response).await.unwrap();
+            response
+        };
+        let response = get("/metrics").await;
+        assert!(response.starts_with("HTTP/1.1 200 OK"), "{response}");
+        assert!(response.contains(
+            "opstack_operator_reconciles_total{kind=\"OptimismNetwork\",result=\"ok\"} 1"
+        ));
+        assert!(get("/").await.starts_with("HTTP/1.1 404"));
+        server.abort();
+    }
+
+    #[test]
+    fn reconciles_and_renders_are_counted_by_label() {
+        let metrics = Metrics::default();
+        metrics.reconciled("OpNode", "ok", Duration::from_millis(500));
+        metrics.reconciled("OpNode", "ok", Duration::from_millis(250));
+        metrics.reconciled("OpNode", "error", Duration::from_millis(10));
+        metrics.rendered("OpNode", "PluginTimeout");
+        let text = metrics.render();
+        assert!(
+            text.contains("opstack_operator_reconciles_total{kind=\"OpNode\",result=\"ok\"} 2\n"),
+            "{text}"
+        );
+        assert!(text.contains(
+            "opstack_operator_reconcile_seconds_total{kind=\"OpNode\",result=\"ok\"} 0.75\n"
+        ));
+        assert!(text.contains(
+            "opstack_operator_plugin_renders_total{kind=\"OpNode\",reason=\"PluginTimeout\"} 1\n"
+        ));
+    }
+}
