@@ -1706,3 +1706,75 @@ async fn a_contract_changed_on_l1_after_pinning_is_reported_with_an_event_and_no
     );
     operator.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manual_network_still_has_its_given_addresses_checked_on_l1() {
+    let (url, chain) = l1_with_system_config().await;
+    let control_plane = control_plane();
+    let admin = control_plane.admin_client();
+    let namespace = control_plane.create_test_namespace("l1-manual").await;
+    let operator = Operator::start(&namespace).await;
+    let checksum = |a: alloy_primitives::Address| a.to_checksum(None);
+    network_on_l1(
+        &admin,
+        &namespace,
+        &url,
+        discovery_support::DEV_CHAIN_ID,
+        json!({
+            "systemConfigAddr": checksum(chain.system_config),
+            "optimismPortalAddr": checksum(chain.portal),
+            "disputeGameFactoryAddr": checksum(chain.dispute_game_factory),
+            "discoveryMethod": "manual",
+        }),
+    )
+    .await;
+    let cr = wait_for_condition(
+        &admin,
+        &namespace,
+        "OptimismNetwork",
+        "devnet",
+        "ContractsDiscovered",
+        "True",
+        Some("Manual"),
+    )
+    .await;
+    assert_eq!(
+        cr["status"]["networkInfo"]["discoveredContracts"]["disputeGameFactoryAddr"],
+        json!(checksum(chain.dispute_game_factory))
+    );
+
+    // A given address with no code on L1 is refused, naming the field; the pin stays.
+    let no_code = "0x000000000000000000000000000000000000dEaD";
+    patch(
+        &admin,
+        &namespace,
+        "optimism.io/v1alpha1",
+        "OptimismNetwork",
+        "devnet",
+        json!({"spec": {"contractAddresses": {"disputeGameFactoryAddr": no_code}}}),
+    )
+    .await;
+    let cr = wait_for_condition(
+        &admin,
+        &namespace,
+        "OptimismNetwork",
+        "devnet",
+        "ContractsDiscovered",
+        "False",
+        Some("NoCode"),
+    )
+    .await;
+    let message = condition(&cr, "ContractsDiscovered").unwrap()["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(message.contains("disputeGameFactoryAddr"), "{message}");
+    assert_eq!(
+        cr["status"]["networkInfo"]["discoveredContracts"]["disputeGameFactoryAddr"],
+        json!(checksum(chain.dispute_game_factory)),
+        "a refused address was pinned"
+    );
+    let event = wait_for_event(&admin, &namespace, "devnet", "NoCode").await;
+    assert_eq!(event["type"], "Warning");
+    operator.stop().await;
+}
