@@ -100,7 +100,7 @@ async fn run_reconciles_logs_json_and_stops_cleanly_on_sigterm() {
             .and_then(Value::as_array)
             .and_then(|c| {
                 c.iter()
-                    .find(|c| c["type"] == "Ready")
+                    .find(|c| c["type"] == "ConfigurationValid")
                     .map(|c| c["status"] == "True")
             });
         if ready == Some(true) {
@@ -110,7 +110,7 @@ async fn run_reconciles_logs_json_and_stops_cleanly_on_sigterm() {
             let _ = child.kill();
             let logs: Vec<String> = lines.try_iter().collect();
             panic!(
-                "the network never became Ready; status {}; logs:\n{}",
+                "the network never had a valid configuration; status {}; logs:\n{}",
                 live["status"],
                 logs.join("\n")
             );

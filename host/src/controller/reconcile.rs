@@ -421,16 +421,38 @@ pub async fn reconcile<K: Kind>(
             )
             .await;
         }
-        // Ready is the configuration's for now: `run`'s process test (host/tests/run_cli.rs,
-        // outside this change) waits for Ready on a network whose L1 does not exist. The
-        // contracts show in ContractsDiscovered; gating Ready on it is the follow-up.
-        conditions.set(
-            status::READY,
-            Truth::True,
-            "ConfigurationApplied",
-            "the network's configuration is valid and applied",
-        );
-        "Ready"
+        // Ready needs a valid configuration and contracts the components can use.
+        let discovered = conditions.get(status::CONTRACTS_DISCOVERED).cloned();
+        let discovered_true = discovered
+            .as_ref()
+            .and_then(|c| c.get("status"))
+            .and_then(Value::as_str)
+            == Some("True");
+        if discovered_true {
+            conditions.set(
+                status::READY,
+                Truth::True,
+                "ConfigurationApplied",
+                "the network's configuration is valid and applied, and its L1 contracts are pinned",
+            );
+            "Ready"
+        } else {
+            let text = |field: &str| {
+                discovered
+                    .as_ref()
+                    .and_then(|c| c.get(field))
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            };
+            conditions.set(
+                status::READY,
+                Truth::False,
+                &text("reason").unwrap_or_else(|| "ContractsNotDiscovered".to_string()),
+                &text("message")
+                    .unwrap_or_else(|| "the L1 contracts are not discovered yet".to_string()),
+            );
+            "Pending"
+        }
     } else {
         conditions.set(
             status::VALID,
