@@ -444,8 +444,24 @@ fn engine_config(limits: &Limits) -> Config {
     config.max_wasm_stack(512 << 10);
     // Same input, same bytes, on any CPU.
     config.cranelift_nan_canonicalization(true);
+    // A fresh sandbox per call spends most of its time mapping and faulting in new memory;
+    // pooled slots keep the first pages resident between calls (BENCHMARKS.md).
+    let mut pooling = wasmtime::PoolingAllocationConfig::new();
+    pooling
+        .total_component_instances(POOLED_INSTANCES)
+        .total_core_instances(POOLED_INSTANCES * limits.instances as u32)
+        .total_memories(POOLED_INSTANCES * limits.memories as u32)
+        .total_tables(POOLED_INSTANCES * limits.tables as u32)
+        .max_memory_size(limits.memory_bytes)
+        .table_elements(limits.table_elements)
+        .linear_memory_keep_resident(2 << 20)
+        .table_keep_resident(64 << 10);
+    config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pooling));
     config
 }
+
+/// Sandboxes that may exist at once per runtime; calls beyond it wait for a worker anyway.
+const POOLED_INSTANCES: u32 = 64;
 
 /// Ticks of `tick` to wait so that the deadline never fires early: the first tick arrives
 /// anywhere within one tick of the start, hence the extra one.
