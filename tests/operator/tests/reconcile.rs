@@ -179,6 +179,21 @@ impl Operator {
         .await
     }
 
+    /// An operator whose L1 probe (and so discovery's re-read) runs every second, healthy or not.
+    async fn start_probing_every_second(control_plane: &ControlPlane, namespace: &str) -> Operator {
+        let second = Duration::from_secs(1);
+        let settings = Settings {
+            namespace: Some(namespace.to_string()),
+            l1_backoff: opstack_operator::discovery::health::Backoff {
+                healthy_interval: second,
+                first_retry: second,
+                max_retry: second,
+            },
+            ..Settings::default()
+        };
+        Operator::start_with(control_plane, settings).await
+    }
+
     async fn start_with(control_plane: &ControlPlane, settings: Settings) -> Operator {
         let _ = rustls::crypto::ring::default_provider().install_default();
         install_rbac(&control_plane.admin_client()).await;
@@ -1563,20 +1578,7 @@ async fn an_unreachable_l1_gives_l1_connected_false_and_changes_no_child() {
     let admin = control_plane.admin_client();
     let namespace = control_plane.create_test_namespace("l1-unreachable").await;
     // Probe every second, so the window below sees several probes of the outage.
-    let second = Duration::from_secs(1);
-    let operator = Operator::start_with(
-        control_plane,
-        Settings {
-            namespace: Some(namespace.clone()),
-            l1_backoff: opstack_operator::discovery::health::Backoff {
-                healthy_interval: second,
-                first_retry: second,
-                max_retry: second,
-            },
-            ..Settings::default()
-        },
-    )
-    .await;
+    let operator = Operator::start_probing_every_second(control_plane, &namespace).await;
     // The devnet's L1 (http://l1:8545 from its Secret) does not exist here.
     let before = network_and_sequencer(&admin, &namespace).await;
     let cr = wait_for_condition(
@@ -1622,20 +1624,7 @@ async fn a_contract_changed_on_l1_after_pinning_is_reported_with_an_event_and_no
     let admin = control_plane.admin_client();
     let namespace = control_plane.create_test_namespace("l1-changed").await;
     // Probe (and so re-read, with cacheTimeout 1s) every second.
-    let second = Duration::from_secs(1);
-    let operator = Operator::start_with(
-        control_plane,
-        Settings {
-            namespace: Some(namespace.clone()),
-            l1_backoff: opstack_operator::discovery::health::Backoff {
-                healthy_interval: second,
-                first_retry: second,
-                max_retry: second,
-            },
-            ..Settings::default()
-        },
-    )
-    .await;
+    let operator = Operator::start_probing_every_second(control_plane, &namespace).await;
     network_on_l1(
         &admin,
         &namespace,
