@@ -9,7 +9,7 @@ use opstack_plugin_sdk::crds::opnode::{
 use opstack_plugin_sdk::k8s::ContainerBuilder;
 use opstack_plugin_sdk::k8s_openapi::api::core::v1::Container;
 
-use crate::op_reth::apis;
+use crate::op_reth::json_rpc_flags;
 use crate::plan::{ChainSource, ENGINE_PORT, Plan};
 use crate::workload::{self, paths, volumes};
 
@@ -64,28 +64,8 @@ pub fn container(plan: &Plan) -> Container {
 
     // JSON-RPC on all interfaces. vhosts `*`: clients reach it through the Service's DNS name,
     // which geth's default (`localhost`) would refuse.
-    let http = &geth.networking.http;
-    flags
-        .switch("http")
-        .set("http.addr", "0.0.0.0")
-        .set("http.port", ports.el_http)
-        .set("http.vhosts", "*")
-        .set("http.api", apis(&http.apis, plan.sequencer));
-    if !http.cors_origins.is_empty() {
-        flags.set("http.corsdomain", http.cors_origins.join(","));
-    }
-    if let Some(port) = ports.el_ws {
-        let ws = &geth.networking.ws;
-        flags
-            .switch("ws")
-            .set("ws.addr", "0.0.0.0")
-            .set("ws.port", port)
-            .set("ws.api", apis(&ws.apis, plan.sequencer));
-        if !ws.cors_origins.is_empty() {
-            flags.set("ws.origins", ws.cors_origins.join(","));
-        }
-    }
-    flags.switch("ipcdisable");
+    json_rpc_flags(&mut flags, &geth.networking, ports, plan.sequencer);
+    flags.set("http.vhosts", "*");
 
     flags
         .set("authrpc.addr", "127.0.0.1")

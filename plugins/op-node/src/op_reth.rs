@@ -5,11 +5,11 @@
 
 use opstack_plugin_sdk::Flags;
 use opstack_plugin_sdk::crds::common::{LogFormat, LogLevel};
-use opstack_plugin_sdk::crds::opnode::{NodeMode, OpRethConfig, RpcApi};
+use opstack_plugin_sdk::crds::opnode::{ElNetworking, NodeMode, OpRethConfig, RpcApi};
 use opstack_plugin_sdk::k8s::ContainerBuilder;
 use opstack_plugin_sdk::k8s_openapi::api::core::v1::Container;
 
-use crate::plan::{ChainSource, ENGINE_PORT, Plan, op_reth_chain_name};
+use crate::plan::{ChainSource, ENGINE_PORT, Plan, Ports, op_reth_chain_name};
 use crate::workload::{self, paths, volumes};
 
 /// Default image: op-reth v1.11.3, the release whose source the flag list was read from
@@ -32,28 +32,7 @@ pub fn container(plan: &Plan) -> Container {
 
     // JSON-RPC on all interfaces for the Service. A sequencer also serves `miner`: op-batcher's
     // throttling calls miner_setMaxDASize on it (ops-notes §5).
-    let http = &reth.networking.http;
-    flags
-        .switch("http")
-        .set("http.addr", "0.0.0.0")
-        .set("http.port", ports.el_http)
-        .set("http.api", apis(&http.apis, plan.sequencer));
-    if !http.cors_origins.is_empty() {
-        flags.set("http.corsdomain", http.cors_origins.join(","));
-    }
-    if let Some(port) = ports.el_ws {
-        let ws = &reth.networking.ws;
-        flags
-            .switch("ws")
-            .set("ws.addr", "0.0.0.0")
-            .set("ws.port", port)
-            .set("ws.api", apis(&ws.apis, plan.sequencer));
-        if !ws.cors_origins.is_empty() {
-            flags.set("ws.origins", ws.cors_origins.join(","));
-        }
-    }
-    // No IPC: nobody in the pod uses it, and its socket would need a writable /tmp path.
-    flags.switch("ipcdisable");
+    json_rpc_flags(&mut flags, &reth.networking, ports, plan.sequencer);
 
     // The Engine API stays on loopback; the JWT file must exist (op-reth never generates it
     // when the flag is given), which the Secret mount guarantees.
@@ -176,6 +155,38 @@ fn verbosity(level: LogLevel) -> &'static str {
 }
 
 /// The API list of an RPC server: the spec's, else `eth,net,web3`; `miner` added on sequencers.
+/// The HTTP and WebSocket JSON-RPC servers, on all interfaces for the Service. op-reth and
+/// op-geth spell these flags the same way (both lists in `plugins/testdata/flags`).
+pub fn json_rpc_flags(
+    flags: &mut Flags,
+    networking: &ElNetworking,
+    ports: &Ports,
+    sequencer: bool,
+) {
+    let http = &networking.http;
+    flags
+        .switch("http")
+        .set("http.addr", "0.0.0.0")
+        .set("http.port", ports.el_http)
+        .set("http.api", apis(&http.apis, sequencer));
+    if !http.cors_origins.is_empty() {
+        flags.set("http.corsdomain", http.cors_origins.join(","));
+    }
+    if let Some(port) = ports.el_ws {
+        let ws = &networking.ws;
+        flags
+            .switch("ws")
+            .set("ws.addr", "0.0.0.0")
+            .set("ws.port", port)
+            .set("ws.api", apis(&ws.apis, sequencer));
+        if !ws.cors_origins.is_empty() {
+            flags.set("ws.origins", ws.cors_origins.join(","));
+        }
+    }
+    // No IPC: nobody in the pod uses it, and its socket would need a writable /tmp path.
+    flags.switch("ipcdisable");
+}
+
 pub fn apis(apis: &[RpcApi], sequencer: bool) -> String {
     let mut names: Vec<&str> = if apis.is_empty() {
         vec!["eth", "net", "web3"]
