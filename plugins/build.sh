@@ -15,21 +15,23 @@ target_dir=${CARGO_TARGET_DIR:-target}
 out="$target_dir/wasm32-wasip2/plugin"
 build=(cargo build --quiet --profile plugin --target wasm32-wasip2)
 
-# Every plugin crate: a cdylib under plugins/ or tests/test-plugins/, except the one built per feature.
+# Every plugin crate: a cdylib under plugins/, tests/test-plugins/ or examples/, except the one built
+# per feature.
 packages=()
 while IFS= read -r manifest; do
     grep -q 'cdylib' "$manifest" || continue
     name=$(sed -n 's/^name = "\(.*\)"/\1/p' "$manifest" | head -n1)
     [[ "$name" == test-plugin-misbehaving ]] && continue
     packages+=(-p "$name")
-done < <(find plugins tests/test-plugins -name Cargo.toml -not -path '*/target/*' | sort)
+done < <(find plugins tests/test-plugins examples -name Cargo.toml -not -path '*/target/*' | sort)
 
 if ((${#packages[@]})); then
     echo "building plugins: ${packages[*]//-p /}"
     "${build[@]}" "${packages[@]}"
 fi
 
-misbehaviours=(endless-loop memory-bomb huge-output deep-recursion panic invalid-json forbidden-import wrong-major)
+misbehaviours=(endless-loop memory-bomb huge-output deep-recursion panic invalid-json forbidden-import wrong-major
+    forbidden-kind foreign-namespace privileged-pod foreign-secret)
 for feature in "${misbehaviours[@]}"; do
     "${build[@]}" -p test-plugin-misbehaving --features "$feature"
     cp "$out/test_plugin_misbehaving.wasm" "$out/misbehaving-$feature.wasm.tmp"

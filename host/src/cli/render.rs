@@ -19,9 +19,9 @@ use serde_json::Value;
 
 use crate::bundled;
 use crate::context::ContextError;
-use crate::controller::pipeline::{self, PipelineError};
+use crate::controller::pipeline::{self, KindPlugins, PipelineError};
 use crate::envelope::EnvelopeError;
-use crate::runtime::{self, Plugin, Runtime, RuntimeConfig};
+use crate::runtime::{self, Runtime, RuntimeConfig};
 use crate::validate::{self, Peers};
 
 /// The owner UID shown offline, where no apiserver assigned one.
@@ -74,6 +74,12 @@ pub enum RenderError {
         kind: String,
         name: String,
         errors: Vec<EnvelopeError>,
+    },
+    #[error("{kind} {name}: {source}")]
+    Policy {
+        kind: String,
+        name: String,
+        source: PipelineError,
     },
     #[error("no OptimismNetwork, OpNode, OpBatcher, OpProposer or OpChallenger in the input")]
     Empty,
@@ -164,6 +170,12 @@ pub fn run(
                             kind: kind.to_string(),
                             name: resource.name.clone(),
                             errors,
+                        },
+                        source @ (PipelineError::PolicyViolation { .. }
+                        | PipelineError::PolicyFailed { .. }) => RenderError::Policy {
+                            kind: kind.to_string(),
+                            name: resource.name.clone(),
+                            source,
                         },
                     })?;
             for warning in &sealed.warnings {
@@ -269,7 +281,7 @@ fn read_file(path: &Path) -> std::io::Result<String> {
 fn load_plugins(
     runtime: &Runtime,
     overrides: &[String],
-) -> Result<BTreeMap<&'static str, Plugin>, RenderError> {
+) -> Result<BTreeMap<&'static str, KindPlugins>, RenderError> {
     let mut paths: BTreeMap<&'static str, PathBuf> = BTreeMap::new();
     for arg in overrides {
         let parsed = arg.split_once('=').and_then(|(kind, path)| {
@@ -307,7 +319,7 @@ fn load_plugins(
                 },
             });
         }
-        plugins.insert(*kind, plugin);
+        plugins.insert(*kind, KindPlugins::renderer(plugin));
     }
     Ok(plugins)
 }

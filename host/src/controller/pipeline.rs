@@ -5,12 +5,12 @@
 
 use std::collections::BTreeSet;
 
-use opstack_crds::{OpNode, OptimismNetwork};
+use opstack_crds::{FailurePolicy, OpNode, OptimismNetwork};
 use serde_json::Value;
 
 use crate::context::{self, ContextError};
 use crate::envelope::{self, EnvelopeError, Owner};
-use crate::runtime::{self, Plugin};
+use crate::runtime::{self, CheckInput, Plugin, Violation};
 
 /// API version of every kind the operator serves.
 pub const API_VERSION: &str = "optimism.io/v1alpha1";
@@ -27,6 +27,16 @@ pub enum PipelineError {
     },
     #[error("the plugin's output was refused: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     Envelope(Vec<EnvelopeError>),
+    #[error("policy {policy} refused the rendered objects: {}", .violations.iter().map(|v| format!("{}: {}: {}", if v.object.is_empty() { "the resource" } else { &v.object }, v.rule, v.message)).collect::<Vec<_>>().join("; "))]
+    PolicyViolation {
+        policy: String,
+        violations: Vec<Violation>,
+    },
+    #[error("policy {policy} failed ({source}); its failurePolicy is Fail, so nothing is applied until it works or is removed")]
+    PolicyFailed {
+        policy: String,
+        source: runtime::Error,
+    },
 }
 
 impl PipelineError {
@@ -38,8 +48,40 @@ impl PipelineError {
             // The runtime's own reasons: PluginTimeout, PluginTrapped, ...
             PipelineError::Plugin { source, .. } => source.reason(),
             PipelineError::Envelope(_) => "OutputRefused",
+            PipelineError::PolicyViolation { .. } => "PolicyViolation",
+            PipelineError::PolicyFailed { .. } => "PolicyFailed",
         }
     }
+}
+
+/// The plugins serving one kind for one network: a renderer (bundled or the chain's own) and the
+/// chain's policies, in the order the network lists them.
+#[derive(Clone)]
+pub struct KindPlugins {
+    pub renderer: Plugin,
+    pub policies: Vec<PolicyPlugin>,
+}
+
+/// A loaded policy and what its own failure does.
+#[derive(Clone)]
+pub struct PolicyPlugin {
+    pub plugin: Plugin,
+    pub failure_policy: FailurePolicy,
+}
+
+impl KindPlugins {
+    /// Just a renderer, no policies.
+    pub fn renderer(renderer: Plugin) -> Self {
+        KindPlugins {
+            renderer,
+            policies: Vec::new(),
+        }
+    }
+}
+
+/// `<plugin name>@sha256:<digest>`: how a plugin is named in annotations, conditions and logs.
+pub fn plugin_id(plugin: &Plugin) -> String {
+    format!("{}@sha256:{}", plugin.info().name, plugin.sha256())
 }
 
 /// What one CR renders to, sealed and ready to apply.
@@ -66,16 +108,22 @@ pub fn network_name(kind: &str, resource: &Value) -> String {
         .to_string()
 }
 
-/// Renders `resource` (of `kind`, owned by `uid`) with `plugin`. `nodes` are the `OpNode`s of
-/// its namespace, for its references.
+/// Renders `resource` (of `kind`, owned by `uid`) with `plugins.renderer`, seals the output in
+/// the envelope, then runs `plugins.policies` over the sealed objects. `nodes` are the
+/// `OpNode`s of its namespace, for its references.
+///
+/// Policies see the sealed objects, exactly what would be applied (labels, owner, namespace
+/// included), and only once the envelope accepted them: a policy never has to reason about
+/// output the host would refuse anyway.
 pub fn render(
     kind: &str,
     resource: &Value,
     uid: &str,
     network: &OptimismNetwork,
     nodes: &[OpNode],
-    plugin: &Plugin,
+    plugins: &KindPlugins,
 ) -> Result<Sealed, PipelineError> {
+    let plugin = &plugins.renderer;
     let references = context::references(kind, resource, |target| {
         nodes
             .iter()
@@ -115,9 +163,39 @@ pub fn render(
             .iter()
             .map(|s| s.name.clone())
             .collect::<BTreeSet<_>>(),
-        rendered_by: format!("{}@sha256:{}", plugin.info().name, plugin.sha256()),
+        rendered_by: plugin_id(plugin),
     };
     let objects = envelope::seal(&rendered.objects, &owner).map_err(PipelineError::Envelope)?;
+    if !plugins.policies.is_empty() {
+        let check = CheckInput {
+            input,
+            objects: objects
+                .iter()
+                .map(|o| serde_json::to_string(o).expect("JSON values serialise"))
+                .collect(),
+        };
+        for policy in &plugins.policies {
+            let name = plugin_id(&policy.plugin);
+            match policy.plugin.check(&check) {
+                Ok(out) if out.violations.is_empty() => warnings.extend(out.warnings),
+                Ok(out) => {
+                    return Err(PipelineError::PolicyViolation {
+                        policy: name,
+                        violations: out.violations,
+                    });
+                }
+                Err(source) if policy.failure_policy == FailurePolicy::Fail => {
+                    return Err(PipelineError::PolicyFailed {
+                        policy: name,
+                        source,
+                    });
+                }
+                Err(source) => warnings.push(format!(
+                    "policy {name} failed ({source}) and was ignored (failurePolicy: Ignore)"
+                )),
+            }
+        }
+    }
     Ok(Sealed {
         objects,
         warnings,

@@ -177,11 +177,13 @@ pub async fn reconcile<K: Kind>(
             }));
         }
         // Render and seal on a blocking thread: the plugin runs there.
-        let plugin = context
-            .plugins
-            .get(kind.as_str())
-            .cloned()
-            .ok_or_else(|| ControllerError::NoPlugin(kind.clone()))?;
+        let plugin = pipeline::KindPlugins::renderer(
+            context
+                .plugins
+                .get(kind.as_str())
+                .cloned()
+                .ok_or_else(|| ControllerError::NoPlugin(kind.clone()))?,
+        );
         let (render_kind, render_value, render_uid) = (kind.clone(), value.clone(), uid.clone());
         let sealed = tokio::task::spawn_blocking(move || {
             pipeline::render(
