@@ -1,6 +1,11 @@
 //! Hostile renderers for the sandbox tests. Built once per cargo feature (see `plugins/build.sh`);
 //! without a feature it is a well-behaved renderer of one ConfigMap.
 //!
+//! Two families: features that attack the sandbox (loops, memory, traps, imports) and features
+//! whose render succeeds with output the host's envelope must refuse (`forbidden-kind`,
+//! `foreign-namespace`, `privileged-pod`, `foreign-secret`). The latter keep everything else
+//! about their objects within the rules, so the one refusal a test sees is the one it targets.
+//!
 //! It uses the raw bindings rather than the SDK so that it can lie about its contract
 //! version and stay independent of the SDK's conveniences.
 
@@ -67,11 +72,72 @@ fn misbehave(objects: &mut Vec<String>, kind: &str) {
     ));
     #[cfg(feature = "panic")]
     panic!("misbehaving plugin panics on purpose for {kind}");
+    #[cfg(feature = "forbidden-kind")]
+    objects.push(CLUSTER_ADMIN_BINDING.into());
+    #[cfg(feature = "foreign-namespace")]
+    objects.push(
+        r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"misbehaving-coredns","namespace":"kube-system"},"data":{"coredns":"hijacked"}}"#
+            .into(),
+    );
+    #[cfg(feature = "privileged-pod")]
+    objects.push(stateful_set(PRIVILEGED_POD));
+    #[cfg(feature = "foreign-secret")]
+    objects.push(stateful_set(FOREIGN_SECRET_POD));
 }
 
 fn config_map(kind: &str) -> String {
     format!(
         r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"misbehaving"}},"data":{{"for":"{kind}"}}}}"#
+    )
+}
+
+/// Makes the renderer's ServiceAccount a cluster admin: RBAC is never an allowed kind.
+#[cfg(feature = "forbidden-kind")]
+const CLUSTER_ADMIN_BINDING: &str = r#"{
+  "apiVersion": "rbac.authorization.k8s.io/v1",
+  "kind": "ClusterRoleBinding",
+  "metadata": {"name": "misbehaving-cluster-admin"},
+  "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+  "subjects": [{"kind": "ServiceAccount", "name": "default", "namespace": "default"}]
+}"#;
+
+/// A pod that owns its node: privileged, in the host's network namespace, with the host's root
+/// filesystem mounted. Otherwise restricted, so only those three controls are broken.
+#[cfg(feature = "privileged-pod")]
+const PRIVILEGED_POD: &str = r#"{
+  "automountServiceAccountToken": false,
+  "hostNetwork": true,
+  "securityContext": {"runAsNonRoot": true, "seccompProfile": {"type": "RuntimeDefault"}},
+  "containers": [{
+    "name": "node",
+    "image": "us-docker.pkg.dev/oplabs-tools-artifacts/images/op-node:v1.13.0",
+    "securityContext": {"privileged": true, "allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}},
+    "volumeMounts": [{"name": "host", "mountPath": "/host"}]
+  }],
+  "volumes": [{"name": "host", "hostPath": {"path": "/"}}]
+}"#;
+
+/// A restricted pod that mounts another chain's batcher key, which this OpNode never declared.
+#[cfg(feature = "foreign-secret")]
+const FOREIGN_SECRET_POD: &str = r#"{
+  "automountServiceAccountToken": false,
+  "securityContext": {"runAsNonRoot": true, "seccompProfile": {"type": "RuntimeDefault"}},
+  "containers": [{
+    "name": "node",
+    "image": "us-docker.pkg.dev/oplabs-tools-artifacts/images/op-node:v1.13.0",
+    "securityContext": {"allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}},
+    "volumeMounts": [{"name": "key", "mountPath": "/key", "readOnly": true}]
+  }],
+  "volumes": [{"name": "key", "secret": {"secretName": "other-chain-batcher-key"}}]
+}"#;
+
+/// A StatefulSet (an allowed kind for an OpNode) running `pod`.
+#[cfg(any(feature = "privileged-pod", feature = "foreign-secret"))]
+fn stateful_set(pod: &str) -> String {
+    format!(
+        r#"{{"apiVersion":"apps/v1","kind":"StatefulSet","metadata":{{"name":"misbehaving"}},
+"spec":{{"serviceName":"misbehaving","selector":{{"matchLabels":{{"app":"misbehaving"}}}},
+"template":{{"metadata":{{"labels":{{"app":"misbehaving"}}}},"spec":{pod}}}}}}}"#
     )
 }
 
