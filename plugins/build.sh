@@ -16,18 +16,39 @@ out="$target_dir/wasm32-wasip2/plugin"
 build=(cargo build --quiet --profile plugin --target wasm32-wasip2)
 
 # Every plugin crate: a cdylib under plugins/, tests/test-plugins/ or examples/, except the one built
-# per feature.
+# per feature. Examples are built apart, see below.
 packages=()
+examples=()  # package names
 while IFS= read -r manifest; do
     grep -q 'cdylib' "$manifest" || continue
     name=$(sed -n 's/^name = "\(.*\)"/\1/p' "$manifest" | head -n1)
     [[ "$name" == test-plugin-misbehaving ]] && continue
-    packages+=(-p "$name")
+    if [[ "$manifest" == examples/* ]]; then
+        examples+=("$name")
+    else
+        packages+=(-p "$name")
+    fi
 done < <(find plugins tests/test-plugins examples -name Cargo.toml -not -path '*/target/*' | sort)
 
 if ((${#packages[@]})); then
     echo "building plugins: ${packages[*]//-p /}"
     "${build[@]}" "${packages[@]}"
+fi
+
+# An example may wrap a bundled plugin, linking it without its `export` feature. Cargo builds every
+# crate type of a dependency, and a cdylib's file in deps/ carries no hash, so in the same target
+# directory that build rewrites the bundled <crate>.wasm (a hard link to it) with one exporting
+# nothing; in the same invocation, feature unification would instead turn `export` on and export
+# two worlds. So examples get a target directory of their own, and only their .wasm is copied here.
+if ((${#examples[@]})); then
+    echo "building examples: ${examples[*]}"
+    examples_target="$target_dir/examples"
+    "${build[@]}" --target-dir "$examples_target" "${examples[@]/#/--package=}"
+    for package in "${examples[@]}"; do
+        stem=${package//-/_}
+        cp "$examples_target/wasm32-wasip2/plugin/$stem.wasm" "$out/$stem.wasm.tmp"
+        mv "$out/$stem.wasm.tmp" "$out/$stem.wasm"
+    done
 fi
 
 misbehaviours=(endless-loop memory-bomb huge-output deep-recursion panic invalid-json forbidden-import wrong-major

@@ -17,9 +17,7 @@ mod op_reth;
 mod plan;
 mod workload;
 
-use opstack_plugin_sdk::{
-    PluginError, PluginInfo, RenderInput, RenderOutput, Renderer, export_renderer,
-};
+use opstack_plugin_sdk::{PluginError, PluginInfo, RenderInput, RenderOutput, Renderer};
 
 pub use op_geth::DEFAULT_IMAGE as OP_GETH_IMAGE;
 pub use op_node::DEFAULT_IMAGE as OP_NODE_IMAGE;
@@ -43,7 +41,9 @@ impl Renderer for OpNodeRenderer {
     }
 }
 
-export_renderer!(OpNodeRenderer);
+// Behind a feature so a wrapping renderer can link this crate without exporting it.
+#[cfg(feature = "export")]
+opstack_plugin_sdk::export_renderer!(OpNodeRenderer);
 
 /// Renders natively (the same code the plugin runs).
 pub fn render(input: &RenderInput) -> Result<RenderOutput, PluginError> {
