@@ -1,6 +1,9 @@
 //! `opstack-operator render -f <file>... [--plugin <Kind>=<file.wasm>]`: the operator's main job,
 //! offline. Reads the network and its components, runs the same admission, host validation,
-//! plugins and envelope as the controller, and prints the child objects as YAML.
+//! plugins, envelope and policies as the controller, and prints the child objects as YAML.
+//!
+//! `--plugin` stands in for a network's `spec.plugins`: a renderer replaces the kind's bundled
+//! one, a policy is appended to the kind's policies (`failurePolicy: Fail`), in the order given.
 //!
 //! Nothing here talks to a cluster: discovered contracts come only from the spec, and the owner
 //! UID is a placeholder the apiserver would assign.
@@ -13,15 +16,15 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use opstack_crds::validation::admit;
-use opstack_crds::{OpBatcher, OpNode, OpProposer, OptimismNetwork};
+use opstack_crds::{FailurePolicy, OpBatcher, OpNode, OpProposer, OptimismNetwork};
 use serde::Deserialize;
 use serde_json::Value;
 
 use crate::bundled;
 use crate::context::ContextError;
-use crate::controller::pipeline::{self, KindPlugins, PipelineError};
+use crate::controller::pipeline::{self, KindPlugins, PipelineError, PolicyPlugin};
 use crate::envelope::EnvelopeError;
-use crate::runtime::{self, Runtime, RuntimeConfig};
+use crate::runtime::{self, Plugin, Role, Runtime, RuntimeConfig};
 use crate::validate::{self, Peers};
 
 /// The owner UID shown offline, where no apiserver assigned one.
@@ -30,44 +33,49 @@ pub const OFFLINE_UID: &str = "00000000-0000-0000-0000-000000000000";
 /// Why `render` refused. Each message names the document, the field and the fix.
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
-    #[error("reading {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("{path}: document {index} is not YAML: {source}")]
+    #[error("reading {path}: {cause}")]
+    Read { path: String, cause: std::io::Error },
+    #[error("{path}: document {index} is not YAML: {cause}")]
     Yaml {
         path: String,
         index: usize,
-        source: serde_yaml::Error,
+        cause: serde_yaml::Error,
     },
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Admission {
         path: String,
-        source: opstack_crds::validation::AdmissionError,
+        cause: opstack_crds::validation::AdmissionError,
     },
-    #[error("{kind} {name}: {source}")]
+    #[error("{kind} {name}: {cause}")]
     HostValidation {
         kind: String,
         name: String,
-        source: validate::HostValidationError,
+        cause: validate::HostValidationError,
     },
-    #[error("{0}")]
+    #[error(transparent)]
     Context(#[from] ContextError),
     #[error("--plugin {arg:?}: expected <Kind>=<file.wasm> with Kind one of {kinds}")]
     PluginArgument { arg: String, kinds: String },
-    #[error("plugin for {kind} ({path}): {source}")]
+    #[error(
+        "--plugin {kind}={second}: {kind} already has the renderer {first}; a kind has one renderer (give policies as many times as you like)"
+    )]
+    SecondRenderer {
+        kind: String,
+        first: String,
+        second: String,
+    },
+    #[error("plugin for {kind} ({path}): {cause}")]
     PluginLoad {
         kind: String,
         path: String,
-        source: runtime::Error,
+        cause: runtime::Error,
     },
-    #[error("{kind} {name}: plugin {plugin}: {source}")]
+    #[error("{kind} {name}: plugin {plugin}: {cause}")]
     Plugin {
         kind: String,
         name: String,
         plugin: String,
-        source: runtime::Error,
+        cause: runtime::Error,
     },
     #[error("{kind} {name}: the plugin's output was refused:\n{}", .errors.iter().map(|e| format!("  - {e}")).collect::<Vec<_>>().join("\n"))]
     Envelope {
@@ -75,11 +83,11 @@ pub enum RenderError {
         name: String,
         errors: Vec<EnvelopeError>,
     },
-    #[error("{kind} {name}: {source}")]
+    #[error("{kind} {name}: {cause}")]
     Policy {
         kind: String,
         name: String,
-        source: PipelineError,
+        cause: PipelineError,
     },
     #[error("no OptimismNetwork, OpNode, OpBatcher, OpProposer or OpChallenger in the input")]
     Empty,
@@ -94,7 +102,8 @@ pub enum RenderError {
 pub struct RenderArgs {
     /// Files with YAML documents; `-` reads standard input.
     pub files: Vec<PathBuf>,
-    /// `<Kind>=<file.wasm>`: a renderer to use instead of the bundled one.
+    /// `<Kind>=<file.wasm>`: a renderer to use instead of the bundled one, or a policy to run
+    /// over the kind's rendered objects (after the envelope, in the order given).
     pub plugins: Vec<String>,
     /// Namespace of documents that name none.
     pub namespace: String,
@@ -143,11 +152,14 @@ pub fn run(
             return Err(RenderError::HostValidation {
                 kind: resource.kind.clone(),
                 name: resource.name.clone(),
-                source: error,
+                cause: error,
             });
         }
     }
 
+    // Nothing is printed until every resource rendered: a chain is all or nothing here too, so
+    // a refusal (say, a policy on the OpNodes) leaves no half of the chain on stdout.
+    let mut rendered = Vec::new();
     for kind in bundled::KINDS {
         for resource in resources.iter().filter(|r| r.kind == *kind) {
             let network_name = pipeline::network_name(kind, &resource.value);
@@ -164,38 +176,39 @@ pub fn run(
                             kind: kind.to_string(),
                             name: resource.name.clone(),
                             plugin,
-                            source,
+                            cause: source,
                         },
                         PipelineError::Envelope(errors) => RenderError::Envelope {
                             kind: kind.to_string(),
                             name: resource.name.clone(),
                             errors,
                         },
-                        source @ (PipelineError::PolicyViolation { .. }
+                        cause @ (PipelineError::PolicyViolation { .. }
                         | PipelineError::PolicyFailed { .. }) => RenderError::Policy {
                             kind: kind.to_string(),
                             name: resource.name.clone(),
-                            source,
+                            cause,
                         },
                     })?;
             for warning in &sealed.warnings {
                 writeln!(warn, "warning: {kind} {}: {warning}", resource.name)?;
             }
             for object in sealed.objects {
-                writeln!(out, "---")?;
+                writeln!(rendered, "---")?;
                 writeln!(
-                    out,
+                    rendered,
                     "# {kind}/{} rendered by {}",
                     resource.name, sealed.rendered_by
                 )?;
-                out.write_all(
+                rendered.extend_from_slice(
                     serde_yaml::to_string(&object)
                         .expect("JSON values serialise as YAML")
                         .as_bytes(),
-                )?;
+                );
             }
         }
     }
+    out.write_all(&rendered)?;
     Ok(())
 }
 
@@ -226,15 +239,15 @@ fn read_resources(files: &[PathBuf], namespace: &str) -> Result<Vec<Resource>, R
     let mut resources = Vec::new();
     for path in files {
         let shown = path.display().to_string();
-        let text = read_file(path).map_err(|source| RenderError::Read {
+        let text = read_file(path).map_err(|cause| RenderError::Read {
             path: shown.clone(),
-            source,
+            cause,
         })?;
         for (index, document) in serde_yaml::Deserializer::from_str(&text).enumerate() {
-            let mut value = Value::deserialize(document).map_err(|source| RenderError::Yaml {
+            let mut value = Value::deserialize(document).map_err(|cause| RenderError::Yaml {
                 path: shown.clone(),
                 index: index + 1,
-                source,
+                cause,
             })?;
             let Some(kind) = value
                 .get("kind")
@@ -250,9 +263,9 @@ fn read_resources(files: &[PathBuf], namespace: &str) -> Result<Vec<Resource>, R
             {
                 continue; // ConfigMaps and Secrets beside the resources are the user's, not ours to render.
             }
-            admit(&value).map_err(|source| RenderError::Admission {
+            admit(&value).map_err(|cause| RenderError::Admission {
                 path: shown.clone(),
-                source,
+                cause,
             })?;
             if value.pointer("/metadata/namespace").is_none() {
                 value["metadata"]["namespace"] = Value::String(namespace.to_string());
@@ -278,48 +291,85 @@ fn read_file(path: &Path) -> std::io::Result<String> {
     }
 }
 
+/// The plugins of every kind: the bundled renderer unless a `--plugin` renderer replaces it,
+/// and the `--plugin` policies of the kind in command-line order (the order a network lists them).
 fn load_plugins(
     runtime: &Runtime,
     overrides: &[String],
 ) -> Result<BTreeMap<&'static str, KindPlugins>, RenderError> {
-    let mut paths: BTreeMap<&'static str, PathBuf> = BTreeMap::new();
+    let mut renderers: BTreeMap<&'static str, (Plugin, String)> = BTreeMap::new();
+    let mut policies: BTreeMap<&'static str, Vec<PolicyPlugin>> = BTreeMap::new();
     for arg in overrides {
-        let parsed = arg.split_once('=').and_then(|(kind, path)| {
-            bundled::KINDS
-                .iter()
-                .find(|k| **k == kind)
-                .map(|k| (*k, PathBuf::from(path)))
-        });
-        let (kind, path) = parsed.ok_or_else(|| RenderError::PluginArgument {
-            arg: arg.clone(),
-            kinds: bundled::KINDS.join(", "),
-        })?;
-        paths.insert(kind, path);
+        let (kind, path) = parse_plugin_argument(arg)?;
+        let plugin = load_for_kind(kind, runtime.load_file(path), &path.display().to_string())?;
+        match plugin.info().role {
+            Role::Renderer => {
+                if let Some((_, first)) = renderers.get(kind) {
+                    return Err(RenderError::SecondRenderer {
+                        kind: kind.to_string(),
+                        first: first.clone(),
+                        second: path.display().to_string(),
+                    });
+                }
+                renderers.insert(kind, (plugin, path.display().to_string()));
+            }
+            Role::Policy => policies.entry(kind).or_default().push(PolicyPlugin {
+                plugin,
+                // What a network's policy defaults to: a policy that cannot run blocks the render.
+                failure_policy: FailurePolicy::Fail,
+            }),
+        }
     }
     let mut plugins = BTreeMap::new();
     for kind in bundled::KINDS {
-        let (plugin, origin) = match paths.get(kind) {
-            Some(path) => (runtime.load_file(path), path.display().to_string()),
-            None => (
+        let renderer = match renderers.remove(kind) {
+            Some((plugin, _)) => plugin,
+            None => load_for_kind(
+                kind,
                 runtime.load(bundled::renderer(kind).expect("every kind has a bundled renderer")),
-                "bundled".to_string(),
-            ),
+                "bundled",
+            )?,
         };
-        let plugin = plugin.map_err(|source| RenderError::PluginLoad {
-            kind: kind.to_string(),
-            path: origin.clone(),
-            source,
-        })?;
-        if !plugin.info().kinds.iter().any(|k| k == kind) {
-            return Err(RenderError::PluginLoad {
-                kind: kind.to_string(),
-                path: origin,
-                source: runtime::Error::InvalidInfo {
-                    message: format!("it serves {:?}, not {kind}", plugin.info().kinds),
-                },
-            });
-        }
-        plugins.insert(*kind, KindPlugins::renderer(plugin));
+        plugins.insert(
+            *kind,
+            KindPlugins {
+                renderer,
+                policies: policies.remove(kind).unwrap_or_default(),
+            },
+        );
     }
     Ok(plugins)
+}
+
+/// `<Kind>=<file.wasm>`, with Kind one the operator serves.
+fn parse_plugin_argument(arg: &str) -> Result<(&'static str, &Path), RenderError> {
+    arg.split_once('=')
+        .and_then(|(kind, path)| {
+            let kind = bundled::KINDS.iter().find(|k| **k == kind)?;
+            (!path.is_empty()).then_some((*kind, Path::new(path)))
+        })
+        .ok_or_else(|| RenderError::PluginArgument {
+            arg: arg.to_string(),
+            kinds: bundled::KINDS.join(", "),
+        })
+}
+
+/// A loaded plugin that says it serves `kind`; `origin` names it in errors.
+fn load_for_kind(
+    kind: &str,
+    loaded: Result<Plugin, runtime::Error>,
+    origin: &str,
+) -> Result<Plugin, RenderError> {
+    let error = |cause| RenderError::PluginLoad {
+        kind: kind.to_string(),
+        path: origin.to_string(),
+        cause,
+    };
+    let plugin = loaded.map_err(error)?;
+    if !plugin.info().kinds.iter().any(|k| k == kind) {
+        return Err(error(runtime::Error::InvalidInfo {
+            message: format!("it serves {:?}, not {kind}", plugin.info().kinds),
+        }));
+    }
+    Ok(plugin)
 }
