@@ -113,8 +113,7 @@ fn invalid_json_is_invalid_output() {
 fn forbidden_import_is_refused_at_load() {
     let err = runtime()
         .load(&misbehaving("forbidden-import"))
-        .err()
-        .expect("must be refused");
+        .expect_err("must be refused");
     let Error::ForbiddenImport { import } = &err else {
         panic!("expected ForbiddenImport, got {err:?}")
     };
@@ -125,8 +124,7 @@ fn forbidden_import_is_refused_at_load() {
 fn other_contract_major_is_refused_at_load() {
     let err = runtime()
         .load(&misbehaving("wrong-major"))
-        .err()
-        .expect("must be refused");
+        .expect_err("must be refused");
     assert_eq!(
         err,
         Error::IncompatibleContract {

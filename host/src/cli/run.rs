@@ -144,7 +144,7 @@ pub fn run(args: RunArgs) -> Result<(), RunError> {
                 let context = context.clone();
                 Some(tokio::spawn(controller::metrics::serve(
                     listener,
-                    move || context.metrics.render(),
+                    move || context.metrics_text(),
                 )))
             }
             None => None,

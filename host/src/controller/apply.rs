@@ -161,17 +161,41 @@ pub async fn apply(
 /// Deletes the children of the CR (`uid`, `instance`) of the kinds an `owner_kind` may render
 /// that are not in `keep` (`type/name`). Never PVCs: they are not in any allow-list, and
 /// volume-claim templates leave them to the StatefulSet's retention policy.
+/// Deletes the children in `live` (from [`owned_children`] before the apply) whose
+/// `apiVersion/kind/name` is not in `keep`.
 pub async fn prune(
+    client: &Client,
+    namespace: &str,
+    live: &[Value],
+    keep: &BTreeSet<String>,
+    writes: &WriteCounter,
+) -> Result<Vec<String>, ControllerError> {
+    let mut pruned = Vec::new();
+    for child in live {
+        let key = format!("{}/{}", type_of(child), name_of(child));
+        if !keep.contains(&key) {
+            let (api_version, kind) = key_parts(child);
+            writes.count()?;
+            dynamic_api(client, namespace, &api_version, &kind)
+                .delete(name_of(child), &DeleteParams::background())
+                .await?;
+            pruned.push(format!("{kind}/{}", name_of(child)));
+        }
+    }
+    Ok(pruned)
+}
+
+/// The live children the CR `uid` owns, of every kind its renderer may produce (PVCs and
+/// Secrets aside: the host owns those, never a renderer).
+pub async fn owned_children(
     client: &Client,
     namespace: &str,
     owner_kind: &str,
     instance: &str,
     uid: &str,
-    keep: &BTreeSet<String>,
-    writes: &WriteCounter,
-) -> Result<Vec<String>, ControllerError> {
+) -> Result<Vec<Value>, ControllerError> {
     let selector = format!("{LABEL_MANAGED_BY}={MANAGER},{LABEL_INSTANCE}={instance}");
-    let mut pruned = Vec::new();
+    let mut children = Vec::new();
     for allowed in envelope::allowed_kinds(owner_kind) {
         let (api_version, kind) = allowed
             .rsplit_once('/')
@@ -181,17 +205,34 @@ pub async fn prune(
         }
         let api = dynamic_api(client, namespace, api_version, kind);
         for object in api.list(&ListParams::default().labels(&selector)).await? {
-            let owned = object.owner_references().iter().any(|r| r.uid == uid);
-            let key = format!("{allowed}/{}", object.name_any());
-            if owned && !keep.contains(&key) {
-                writes.count()?;
-                api.delete(&object.name_any(), &DeleteParams::background())
-                    .await?;
-                pruned.push(format!("{kind}/{}", object.name_any()));
+            if object.owner_references().iter().any(|r| r.uid == uid) {
+                let mut value = serde_json::to_value(&object)?;
+                // A list's items carry no apiVersion/kind of their own; the allow-list entry does.
+                value["apiVersion"] = Value::String(api_version.to_string());
+                value["kind"] = Value::String(kind.to_string());
+                children.push(value);
             }
         }
     }
-    Ok(pruned)
+    Ok(children)
+}
+
+fn name_of(object: &Value) -> &str {
+    object
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+}
+
+fn key_parts(object: &Value) -> (String, String) {
+    let text = |field: &str| {
+        object
+            .get(field)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    (text("apiVersion"), text("kind"))
 }
 
 #[cfg(test)]

@@ -7,6 +7,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::runtime::Plugin;
 use tokio::net::TcpListener;
 
 #[derive(Debug, Default)]
@@ -35,8 +37,8 @@ impl Metrics {
             .or_default() += 1;
     }
 
-    /// The Prometheus text exposition (format 0.0.4).
-    pub fn render(&self) -> String {
+    /// The Prometheus text exposition (format 0.0.4), with the calls of `plugins` by digest.
+    pub fn render(&self, plugins: &[Plugin]) -> String {
         let mut out = String::new();
         out.push_str("# HELP opstack_operator_reconciles_total Reconciles by kind and result.\n");
         out.push_str("# TYPE opstack_operator_reconciles_total counter\n");
@@ -73,8 +75,48 @@ impl Metrics {
                 "opstack_operator_plugin_renders_total{{kind=\"{kind}\",reason=\"{reason}\"}} {count}\n"
             ));
         }
+        // Per digest, so a chain can tell its new renderer's failures from the old one's.
+        let calls: Vec<_> = plugins
+            .iter()
+            .map(|plugin| (plugin_labels(plugin), plugin.call_stats()))
+            .collect();
+        out.push_str("# HELP opstack_operator_plugin_calls_total Plugin calls by plugin digest, call and result.\n");
+        out.push_str("# TYPE opstack_operator_plugin_calls_total counter\n");
+        for (labels, stats) in &calls {
+            for ((call, result), (count, _)) in stats {
+                out.push_str(&format!(
+                    "opstack_operator_plugin_calls_total{{{labels},call=\"{call}\",result=\"{result}\"}} {count}\n"
+                ));
+            }
+        }
+        out.push_str("# HELP opstack_operator_plugin_call_seconds_total Time spent in plugin calls by plugin digest and call.\n");
+        out.push_str("# TYPE opstack_operator_plugin_call_seconds_total counter\n");
+        for (labels, stats) in &calls {
+            let mut seconds: BTreeMap<&str, f64> = BTreeMap::new();
+            for ((call, _), (_, took)) in stats {
+                *seconds.entry(call).or_default() += took;
+            }
+            for (call, took) in seconds {
+                out.push_str(&format!(
+                    "opstack_operator_plugin_call_seconds_total{{{labels},call=\"{call}\"}} {took}\n"
+                ));
+            }
+        }
         out
     }
+}
+
+/// `plugin="<name>",sha256="<digest>"`. The name is the plugin's own: only characters that
+/// cannot break the text format are kept.
+fn plugin_labels(plugin: &Plugin) -> String {
+    let name: String = plugin
+        .info()
+        .name
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/' | '@'))
+        .take(64)
+        .collect();
+    format!("plugin=\"{name}\",sha256=\"{}\"", plugin.sha256())
 }
 
 /// Serves `GET /metrics` on `listener` until the task is dropped. One short request per
@@ -124,7 +166,7 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         let served = metrics.clone();
-        let server = tokio::spawn(serve(listener, move || served.render()));
+        let server = tokio::spawn(serve(listener, move || served.render(&[])));
         let get = |path: &'static str| async move {
             let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
             stream
@@ -151,7 +193,7 @@ mod tests {
         metrics.reconciled("OpNode", "ok", Duration::from_millis(250));
         metrics.reconciled("OpNode", "error", Duration::from_millis(10));
         metrics.rendered("OpNode", "PluginTimeout");
-        let text = metrics.render();
+        let text = metrics.render(&[]);
         assert!(
             text.contains("opstack_operator_reconciles_total{kind=\"OpNode\",result=\"ok\"} 2\n"),
             "{text}"

@@ -5,11 +5,13 @@
 //! and the periodic requeue notices one created later.
 
 pub mod apply;
+pub mod chain_plugins;
 pub mod l1;
 pub mod metrics;
 pub mod pipeline;
 mod reconcile;
 pub mod secrets;
+pub mod shadow;
 pub mod status;
 
 use std::collections::BTreeMap;
@@ -163,7 +165,12 @@ impl Default for Settings {
 /// What every reconcile shares.
 pub struct Context {
     pub client: Client,
+    /// The process's plugin runtime: every plugin loaded, bundled or the chains' own, by digest.
+    pub runtime: Runtime,
+    /// The renderer of each kind when a network names none of its own (bundled, or `--plugin`).
     pub plugins: BTreeMap<&'static str, Plugin>,
+    /// The chains' plugin ConfigMaps, by resourceVersion.
+    pub plugin_config_maps: chain_plugins::FetchCache,
     pub recorder: Recorder,
     pub writes: WriteCounter,
     pub reconciles: ReconcileCounter,
@@ -178,9 +185,10 @@ impl Context {
     pub async fn new(client: Client, settings: Settings) -> Result<Arc<Context>, ControllerError> {
         let cache_dir = settings.cache_dir.clone();
         let files = settings.plugin_files.clone();
-        let plugins = tokio::task::spawn_blocking(move || load_plugins(cache_dir, &files))
-            .await
-            .map_err(|e| ControllerError::RenderTask(e.to_string()))??;
+        let (runtime, plugins) =
+            tokio::task::spawn_blocking(move || load_plugins(cache_dir, &files))
+                .await
+                .map_err(|e| ControllerError::RenderTask(e.to_string()))??;
         let reporter = Reporter {
             controller: MANAGER.to_string(),
             instance: settings.instance.clone(),
@@ -188,7 +196,9 @@ impl Context {
         Ok(Arc::new(Context {
             recorder: Recorder::new(client.clone(), reporter),
             client,
+            runtime,
             plugins,
+            plugin_config_maps: chain_plugins::FetchCache::default(),
             writes: settings
                 .write_budget
                 .map(WriteCounter::with_budget)
@@ -199,13 +209,18 @@ impl Context {
             settings,
         }))
     }
+
+    /// The Prometheus text of `/metrics`: the controllers' counters and every loaded plugin's.
+    pub fn metrics_text(&self) -> String {
+        self.metrics.render(&self.runtime.loaded_plugins())
+    }
 }
 
-/// The bundled renderer of each kind, or the file given for it.
+/// The runtime, and the bundled renderer of each kind or the file given for it.
 fn load_plugins(
     cache_dir: Option<PathBuf>,
     files: &BTreeMap<String, PathBuf>,
-) -> Result<BTreeMap<&'static str, Plugin>, ControllerError> {
+) -> Result<(Runtime, BTreeMap<&'static str, Plugin>), ControllerError> {
     let runtime = Runtime::new(RuntimeConfig {
         cache_dir,
         ..RuntimeConfig::default()
@@ -229,7 +244,7 @@ fn load_plugins(
         })?;
         plugins.insert(*kind, plugin);
     }
-    Ok(plugins)
+    Ok((runtime, plugins))
 }
 
 /// The kinds the operator reconciles.
@@ -279,8 +294,8 @@ fn dependents<K: Kind, Other: Kind>(store: &Store<K>, changed: &Other) -> Vec<Ob
         .collect()
 }
 
-/// Whether `network` reads `config_map` (its rollup config, L2 genesis or L1 chain config):
-/// the operator does not own these, so only their name ties them to the network.
+/// Whether `network` reads `config_map` (its rollup config, L2 genesis, L1 chain config or a
+/// plugin): the operator does not own these, so only their name ties them to the network.
 fn reads_config_map(network: &OptimismNetwork, config_map: &ConfigMap) -> bool {
     if network.namespace() != config_map.namespace() {
         return false;
@@ -292,6 +307,7 @@ fn reads_config_map(network: &OptimismNetwork, config_map: &ConfigMap) -> bool {
         .flatten()
         .filter_map(|source| source.config_map_ref.as_ref())
         .any(|reference| reference.name == name)
+        || chain_plugins::names_config_map(network, &name)
 }
 
 /// The CRs in `store` (networks, as the network controller's own kind) that read `config_map`.

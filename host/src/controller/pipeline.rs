@@ -32,7 +32,9 @@ pub enum PipelineError {
         policy: String,
         violations: Vec<Violation>,
     },
-    #[error("policy {policy} failed ({source}); its failurePolicy is Fail, so nothing is applied until it works or is removed")]
+    #[error(
+        "policy {policy} failed ({source}); its failurePolicy is Fail, so nothing is applied until it works or is removed"
+    )]
     PolicyFailed {
         policy: String,
         source: runtime::Error,
@@ -56,14 +58,14 @@ impl PipelineError {
 
 /// The plugins serving one kind for one network: a renderer (bundled or the chain's own) and the
 /// chain's policies, in the order the network lists them.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct KindPlugins {
     pub renderer: Plugin,
     pub policies: Vec<PolicyPlugin>,
 }
 
 /// A loaded policy and what its own failure does.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct PolicyPlugin {
     pub plugin: Plugin,
     pub failure_policy: FailurePolicy,

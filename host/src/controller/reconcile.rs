@@ -14,9 +14,11 @@ use opstack_crds::{OpBatcher, OpNode, OpProposer, OptimismNetwork};
 use serde_json::Value;
 
 use super::apply::{self, Outcome};
+use super::chain_plugins::{self, ChainPluginError};
 use super::l1;
 use super::pipeline::{self, API_VERSION};
 use super::secrets;
+use super::shadow::{self, Baseline};
 use super::status::{self, Conditions, Truth};
 use super::{Context, ControllerError, Kind};
 use crate::envelope::MANAGER;
@@ -176,34 +178,95 @@ pub async fn reconcile<K: Kind>(
                 message: problem.message,
             }));
         }
-        // Render and seal on a blocking thread: the plugin runs there.
-        let plugin = pipeline::KindPlugins::renderer(
-            context
-                .plugins
-                .get(kind.as_str())
-                .cloned()
-                .ok_or_else(|| ControllerError::NoPlugin(kind.clone()))?,
-        );
+        // Dereference the chain's plugin ConfigMaps: for a network every plugin it names (its
+        // PluginsReady), for the others those of their own kind.
+        let kind_refs = chain_plugins::named_for(&network, &kind);
+        let all_refs = if is_network {
+            chain_plugins::named(&network)
+        } else {
+            kind_refs.clone()
+        };
+        let fetched =
+            chain_plugins::fetch(client, &namespace, &all_refs, &context.plugin_config_maps)
+                .await?;
+        // Verify, load and render on a blocking thread: compiling and the plugins run there.
+        let bundled = context
+            .plugins
+            .get(kind.as_str())
+            .cloned()
+            .ok_or_else(|| ControllerError::NoPlugin(kind.clone()))?;
+        let runtime = context.runtime.clone();
         let (render_kind, render_value, render_uid) = (kind.clone(), value.clone(), uid.clone());
-        let sealed = tokio::task::spawn_blocking(move || {
-            pipeline::render(
-                &render_kind,
-                &render_value,
-                &render_uid,
-                &network,
-                &nodes,
-                &plugin,
-            )
+        let network_for_render = network.clone();
+        let render_nodes = nodes.clone();
+        let (plugins_ready, rendered) = tokio::task::spawn_blocking(move || {
+            let plugins_ready =
+                is_network.then(|| chain_plugins::check_all(&runtime, &all_refs, &fetched));
+            let rendered = chain_plugins::select(&runtime, &bundled, &kind_refs, &fetched)
+                .map_err(|errors| Refusal {
+                    rendering: true,
+                    reason: errors[0].reason().to_string(),
+                    message: chain_plugins::on_network(&network_for_render, &errors),
+                })
+                .and_then(|selected| {
+                    pipeline::render(
+                        &render_kind,
+                        &render_value,
+                        &render_uid,
+                        &network_for_render,
+                        &render_nodes,
+                        &selected.plugins,
+                    )
+                    .map(|sealed| (sealed, selected))
+                    .map_err(|error| Refusal {
+                        rendering: true,
+                        reason: error.reason().to_string(),
+                        message: error.to_string(),
+                    })
+                });
+            (plugins_ready, rendered)
         })
         .await
         .map_err(|e| ControllerError::RenderTask(e.to_string()))?;
-        Ok::<_, ControllerError>(sealed.map_err(|error| Refusal {
-            rendering: true,
-            reason: error.reason().to_string(),
-            message: error.to_string(),
-        }))
+        if let Some((errors, loaded)) = plugins_ready {
+            report_plugins_ready(
+                &context,
+                &cr.object_ref(&()),
+                &mut conditions,
+                &errors,
+                &loaded,
+            )
+            .await;
+        }
+        Ok::<_, ControllerError>(rendered.map(|(sealed, selected)| (sealed, selected, network)))
     }
     .await?;
+
+    // Shadow render: a CR whose children another renderer produced sees the diff first, and
+    // a renderer that needs approval applies nothing until it has it.
+    let (outcome, live) = match outcome {
+        Err(refusal) => (Err(refusal), None),
+        Ok((sealed, selected, network)) => {
+            let live = apply::owned_children(client, &namespace, &kind, &name, &uid).await?;
+            let gate = shadow_step(
+                &context,
+                &cr.object_ref(&()),
+                &mut conditions,
+                ShadowRender {
+                    kind: &kind,
+                    value: &value,
+                    uid: &uid,
+                    network: &network,
+                    nodes: &nodes,
+                },
+                &sealed,
+                &selected,
+                &live,
+            )
+            .await?;
+            (gate.map(|()| sealed), Some(live))
+        }
+    };
 
     let reference = cr.object_ref(&());
     match &outcome {
@@ -335,9 +398,7 @@ pub async fn reconcile<K: Kind>(
     for pruned in apply::prune(
         client,
         &namespace,
-        &kind,
-        &name,
-        &uid,
+        live.as_deref().unwrap_or_default(),
         &keep,
         &context.writes,
     )
@@ -430,7 +491,26 @@ pub async fn reconcile<K: Kind>(
             .and_then(|c| c.get("status"))
             .and_then(Value::as_str)
             == Some("True");
-        if discovered_true {
+        let plugins_not_ready = conditions
+            .get(status::PLUGINS_READY)
+            .filter(|c| c.get("status").and_then(Value::as_str) == Some("False"))
+            .cloned();
+        if let Some(plugins) = plugins_not_ready {
+            let text = |field: &str| {
+                plugins
+                    .get(field)
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            conditions.set(
+                status::READY,
+                Truth::False,
+                &text("reason"),
+                &text("message"),
+            );
+            "Pending"
+        } else if discovered_true {
             conditions.set(
                 status::READY,
                 Truth::True,
@@ -509,6 +589,191 @@ pub async fn reconcile<K: Kind>(
         tracing::debug!(%kind, %name, %namespace, elapsed_ms = started.elapsed().as_millis() as u64, "up to date");
     }
     Ok(Action::requeue(requeue))
+}
+
+/// Sets the network's `PluginsReady` from the load of every plugin it names, with a Warning
+/// Event when it turns false (or its reason changes).
+async fn report_plugins_ready(
+    context: &Context,
+    reference: &k8s_openapi::api::core::v1::ObjectReference,
+    conditions: &mut Conditions,
+    errors: &[ChainPluginError],
+    loaded: &[String],
+) {
+    let Some(first) = errors.first() else {
+        let message = if loaded.is_empty() {
+            "the network names no plugins of its own; the bundled renderers serve every kind"
+                .to_string()
+        } else {
+            format!("loaded and verified: {}", loaded.join("; "))
+        };
+        conditions.set(
+            status::PLUGINS_READY,
+            Truth::True,
+            "PluginsLoaded",
+            &message,
+        );
+        return;
+    };
+    let message = chain_plugins::describe(errors);
+    let reported = conditions.was(
+        status::PLUGINS_READY,
+        Truth::False,
+        first.reason(),
+        &message,
+    );
+    conditions.set(
+        status::PLUGINS_READY,
+        Truth::False,
+        first.reason(),
+        &message,
+    );
+    if !reported {
+        tracing::warn!(reason = first.reason(), %message, "a chain plugin cannot be used; its CRs keep their last applied children");
+        publish(
+            context,
+            reference,
+            EventType::Warning,
+            first.reason(),
+            "LoadPlugins",
+            &message,
+        )
+        .await;
+    }
+}
+
+/// What the shadow step needs to render the CR again with the previous renderer.
+struct ShadowRender<'a> {
+    kind: &'a str,
+    value: &'a Value,
+    uid: &'a str,
+    network: &'a OptimismNetwork,
+    nodes: &'a [OpNode],
+}
+
+/// When the live children were rendered by another renderer than `sealed`'s: renders with the
+/// previous one (if this process still has it; else compares with the live objects), reports
+/// the object-level diff (condition `RendererChanged` and an Event, once per change), and
+/// refuses with `AwaitingApproval` when the chain's renderer needs an approval it lacks.
+#[allow(clippy::too_many_arguments)]
+async fn shadow_step(
+    context: &Context,
+    reference: &k8s_openapi::api::core::v1::ObjectReference,
+    conditions: &mut Conditions,
+    render: ShadowRender<'_>,
+    sealed: &pipeline::Sealed,
+    selected: &chain_plugins::Selected,
+    live: &[Value],
+) -> Result<Result<(), Refusal>, ControllerError> {
+    let approved = selected.renderer.as_ref().is_none_or(|r| r.approved());
+    let previous = previous_renderer(live);
+    let changed = previous.as_deref().is_some_and(|p| p != sealed.rendered_by);
+    if !changed && approved {
+        return Ok(Ok(()));
+    }
+    let (diff, compared_with) = if changed {
+        let old = previous
+            .as_deref()
+            .and_then(|id| id.rsplit_once("@sha256:"))
+            .and_then(|(_, digest)| context.runtime.loaded(digest));
+        let rendered_old = match old {
+            Some(old) => {
+                let (kind, value, uid) = (
+                    render.kind.to_string(),
+                    render.value.clone(),
+                    render.uid.to_string(),
+                );
+                let (network, nodes) = (render.network.clone(), render.nodes.to_vec());
+                tokio::task::spawn_blocking(move || {
+                    pipeline::render(
+                        &kind,
+                        &value,
+                        &uid,
+                        &network,
+                        &nodes,
+                        &pipeline::KindPlugins::renderer(old),
+                    )
+                    .ok()
+                })
+                .await
+                .map_err(|e| ControllerError::RenderTask(e.to_string()))?
+            }
+            None => None,
+        };
+        match rendered_old {
+            Some(old) => (
+                shadow::diff(&old.objects, &sealed.objects, Baseline::Rendered),
+                "its output for this resource",
+            ),
+            None => (
+                shadow::diff(live, &sealed.objects, Baseline::Live),
+                "the live objects (the previous renderer is not loaded in this process, so fields it set and the new one drops are not listed)",
+            ),
+        }
+    } else {
+        (
+            shadow::diff(live, &sealed.objects, Baseline::Live),
+            "the live objects",
+        )
+    };
+    let from = previous.unwrap_or_else(|| "nothing applied yet".to_string());
+    let mut message = format!(
+        "renderer {from} -> {}, compared with {compared_with}: {}",
+        sealed.rendered_by,
+        shadow::summary(&diff)
+    );
+    let reason = if approved {
+        "DiffReported"
+    } else {
+        let renderer = selected
+            .renderer
+            .as_ref()
+            .expect("only a chain's renderer can need approval");
+        message.push_str(&format!(
+            ". Nothing is applied until OptimismNetwork {} sets {}.approvedSha256 to {}",
+            render.network.name_any(),
+            renderer.field,
+            renderer.sha256
+        ));
+        "AwaitingApproval"
+    };
+    // Conditions and Events cap what they hold; the head of the diff is what a reader needs.
+    let message: String = message.chars().take(4000).collect();
+    let reported = conditions.was(status::RENDERER_CHANGED, Truth::True, reason, &message);
+    conditions.set(status::RENDERER_CHANGED, Truth::True, reason, &message);
+    if !reported {
+        tracing::info!(kind = render.kind, reason, %message, "renderer changed");
+        publish(
+            context,
+            reference,
+            EventType::Normal,
+            "RendererChanged",
+            "ShadowRender",
+            &message,
+        )
+        .await;
+    }
+    if approved {
+        Ok(Ok(()))
+    } else {
+        Ok(Err(Refusal {
+            rendering: true,
+            reason: "AwaitingApproval".to_string(),
+            message,
+        }))
+    }
+}
+
+/// The renderer that produced the live children: the provenance annotation of the first child
+/// that has one (a CR's children always come from one render).
+fn previous_renderer(live: &[Value]) -> Option<String> {
+    live.iter().find_map(|child| {
+        child
+            .pointer("/metadata/annotations")
+            .and_then(|a| a.get(crate::envelope::ANNOTATION_RENDERED_BY))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    })
 }
 
 fn truth(status: bool) -> Truth {

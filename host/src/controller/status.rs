@@ -14,6 +14,10 @@ pub const CONFIGURATION_VALID: &str = "ConfigurationValid";
 pub const CONTRACTS_DISCOVERED: &str = "ContractsDiscovered";
 pub const PAUSED: &str = "Paused";
 pub const L1_CONNECTED: &str = "L1Connected";
+/// Network: every plugin it names is present, matches its digest and loads.
+pub const PLUGINS_READY: &str = "PluginsReady";
+/// The last renderer change of a CR and what it changed (the shadow render's diff).
+pub const RENDERER_CHANGED: &str = "RendererChanged";
 
 /// Condition status values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -145,7 +145,12 @@ struct PluginInner {
     imports: Vec<String>,
     info: PluginInfo,
     exports: Exports,
+    calls: Mutex<CallStats>,
 }
+
+/// Calls of one plugin: (call, result) → (count, total seconds). `result` is `ok` or the
+/// error's reason, so the keys stay a small, fixed set usable as metric labels.
+pub type CallStats = std::collections::BTreeMap<(&'static str, &'static str), (u64, f64)>;
 
 #[derive(Clone)]
 enum Exports {
@@ -227,6 +232,24 @@ impl Runtime {
         Ok(plugins.entry(sha256).or_insert(plugin).clone())
     }
 
+    /// The plugin with this digest, if this runtime loaded it before: how the shadow render
+    /// finds the renderer that produced the live children after the ConfigMap moved on.
+    pub fn loaded(&self, sha256: &str) -> Option<Plugin> {
+        self.cached(sha256)
+    }
+
+    /// Every plugin this runtime loaded, by digest (for metrics).
+    pub fn loaded_plugins(&self) -> Vec<Plugin> {
+        let plugins = self
+            .shared
+            .plugins
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let mut all: Vec<Plugin> = plugins.values().cloned().collect();
+        all.sort_by(|a, b| a.sha256().cmp(b.sha256()));
+        all
+    }
+
     /// Loads a plugin from a file. See [`Runtime::load`].
     pub fn load_file(&self, path: &std::path::Path) -> Result<Plugin, Error> {
         let wasm = std::fs::read(path).map_err(|e| Error::InvalidModule {
@@ -297,8 +320,18 @@ impl Runtime {
                 imports,
                 info,
                 exports,
+                calls: Mutex::new(CallStats::new()),
             }),
         })
+    }
+}
+
+impl std::fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plugin")
+            .field("name", &self.inner.info.name)
+            .field("sha256", &self.inner.sha256)
+            .finish_non_exhaustive()
     }
 }
 
@@ -323,14 +356,44 @@ impl Plugin {
         &self.inner.imports
     }
 
+    /// What this plugin's calls did so far.
+    pub fn call_stats(&self) -> CallStats {
+        self.inner
+            .calls
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Runs `f` and counts it under `call`, by result.
+    fn counted<R>(
+        &self,
+        call: &'static str,
+        f: impl FnOnce() -> Result<R, Error>,
+    ) -> Result<R, Error> {
+        let started = std::time::Instant::now();
+        let result = f();
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(error) => error.reason(),
+        };
+        let mut calls = self.inner.calls.lock().unwrap_or_else(|p| p.into_inner());
+        let slot = calls.entry((call, outcome)).or_default();
+        slot.0 += 1;
+        slot.1 += started.elapsed().as_secs_f64();
+        result
+    }
+
     /// Renders on a worker thread in a fresh sandbox. Blocks; from async code, call it inside
     /// `spawn_blocking`.
     pub fn render(&self, input: &RenderInput) -> Result<Rendered, Error> {
         let (plugin, input) = (self.clone(), input.clone());
-        self.inner
-            .exec
-            .pool
-            .run(move || plugin.render_on_current_thread(&input))
+        self.counted("render", || {
+            self.inner
+                .exec
+                .pool
+                .run(move || plugin.render_on_current_thread(&input))
+        })
     }
 
     /// Renders on the calling thread. The thread must have a native stack well above the wasm
@@ -361,15 +424,17 @@ impl Plugin {
             });
         };
         let (pre, exec, input) = (pre.clone(), Arc::clone(&self.inner.exec), input.clone());
-        self.inner.exec.pool.run(move || {
-            let warnings = exec
-                .call(|store| {
-                    pre.instantiate(&mut *store)?
-                        .call_validate(&mut *store, &input)
-                })?
-                .map_err(plugin_error)?;
-            output::check_counts_and_sizes(&[], &warnings, &exec.limits.output)?;
-            Ok(warnings)
+        self.counted("validate", || {
+            self.inner.exec.pool.run(move || {
+                let warnings = exec
+                    .call(|store| {
+                        pre.instantiate(&mut *store)?
+                            .call_validate(&mut *store, &input)
+                    })?
+                    .map_err(plugin_error)?;
+                output::check_counts_and_sizes(&[], &warnings, &exec.limits.output)?;
+                Ok(warnings)
+            })
         })
     }
 
@@ -382,20 +447,22 @@ impl Plugin {
             });
         };
         let (pre, exec, input) = (pre.clone(), Arc::clone(&self.inner.exec), input.clone());
-        self.inner.exec.pool.run(move || {
-            let out = exec
-                .call(|store| {
-                    pre.instantiate(&mut *store)?
-                        .call_check(&mut *store, &input)
-                })?
-                .map_err(plugin_error)?;
-            let as_text: Vec<String> = out
-                .violations
-                .iter()
-                .map(|v| format!("{}{}{}", v.object, v.rule, v.message))
-                .collect();
-            output::check_counts_and_sizes(&as_text, &out.warnings, &exec.limits.output)?;
-            Ok(out)
+        self.counted("check", || {
+            self.inner.exec.pool.run(move || {
+                let out = exec
+                    .call(|store| {
+                        pre.instantiate(&mut *store)?
+                            .call_check(&mut *store, &input)
+                    })?
+                    .map_err(plugin_error)?;
+                let as_text: Vec<String> = out
+                    .violations
+                    .iter()
+                    .map(|v| format!("{}{}{}", v.object, v.rule, v.message))
+                    .collect();
+                output::check_counts_and_sizes(&as_text, &out.warnings, &exec.limits.output)?;
+                Ok(out)
+            })
         })
     }
 }
