@@ -59,15 +59,17 @@ fn documents(yaml: &str) -> Vec<Value> {
         .collect()
 }
 
-/// The devnet example with `edit` applied to the OpNode named `node`, written to a file of its own.
-fn devnet_with(file: &str, node: &str, edit: impl FnOnce(&mut Value)) -> PathBuf {
+/// The devnet example with `edit` applied to each OpNode in `nodes`, written to a file of its own.
+fn devnet_with(file: &str, nodes: &[&str], edit: impl Fn(&mut Value)) -> PathBuf {
     let source = std::fs::read_to_string(repo("examples/devnet-chain.yaml")).unwrap();
     let mut docs = documents(&source);
-    let target = docs
-        .iter_mut()
-        .find(|d| d["kind"] == "OpNode" && d["metadata"]["name"] == node)
-        .unwrap_or_else(|| panic!("the devnet has no OpNode {node}"));
-    edit(target);
+    for node in nodes {
+        let target = docs
+            .iter_mut()
+            .find(|d| d["kind"] == "OpNode" && d["metadata"]["name"] == *node)
+            .unwrap_or_else(|| panic!("the devnet has no OpNode {node}"));
+        edit(target);
+    }
     let yaml: String = docs
         .iter()
         .map(|d| format!("---\n{}", serde_yaml::to_string(d).unwrap()))
@@ -94,7 +96,7 @@ fn assert_refused(output: &Output, expected: &[&str]) {
 
 #[test]
 fn a_policy_given_with_plugin_that_the_chain_violates_refuses_the_whole_render() {
-    let chain = devnet_with("foreign-image.yaml", "devnet-replica", |node| {
+    let chain = devnet_with("foreign-image.yaml", &["devnet-replica"], |node| {
         node["spec"]["opReth"]["image"] = serde_json::json!({ "image": FOREIGN_IMAGE });
     });
     let output = render(&chain, &[format!("OpNode={}", wasm(POLICY).display())]);
@@ -279,4 +281,61 @@ fn plugin_configmap_and_inspect_refuse_what_the_operator_would_refuse_with_its_r
             assert!(output.stdout.is_empty(), "{args:?} printed something");
         }
     }
+}
+
+/// `--plugin` for the example crates of `examples/custom-plugin/`: renderer, then policy.
+fn example_plugins() -> Vec<String> {
+    ["example_chain_renderer", "example_chain_policy"]
+        .map(|stem| format!("OpNode={}", wasm(stem).display()))
+        .to_vec()
+}
+
+#[test]
+fn the_example_policy_checks_what_the_example_renderer_rendered() {
+    // The devnet's nodes request 512Mi (its sharedConfig); the example policy wants 16Gi for
+    // op-reth, so it refuses the example renderer's StatefulSet.
+    let output = render(&repo("examples/devnet-chain.yaml"), &example_plugins());
+    assert_refused(
+        &output,
+        &[
+            "OpNode devnet-sequencer: policy example-chain-policy@sha256:",
+            "StatefulSet/devnet-sequencer: op-reth-minimum-memory",
+        ],
+    );
+}
+
+#[test]
+fn the_example_renderer_and_policy_render_a_devnet_that_meets_the_policy() {
+    let chain = devnet_with(
+        "op-reth-16gi.yaml",
+        &["devnet-sequencer", "devnet-replica"],
+        |node| {
+            node["spec"]["resources"] =
+                serde_json::json!({"executionClient": {"requests": {"memory": "16Gi"}}});
+        },
+    );
+    let output = render(&chain, &example_plugins());
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let objects = documents(&text(&output.stdout));
+    let of_nodes: Vec<&Value> = objects
+        .iter()
+        .filter(|o| o["metadata"]["ownerReferences"][0]["kind"] == "OpNode")
+        .collect();
+    assert!(!of_nodes.is_empty());
+    for object in &of_nodes {
+        let meta = &object["metadata"];
+        assert!(
+            meta["annotations"]["optimism.io/rendered-by"]
+                .as_str()
+                .unwrap()
+                .starts_with("example-chain-op-node@sha256:"),
+            "{meta}"
+        );
+        assert_eq!(meta["labels"]["example.org/team"], "rollup-infra", "{meta}");
+    }
+    assert!(
+        of_nodes.iter().any(|o| o["kind"] == "PodDisruptionBudget"
+            && o["metadata"]["name"] == "devnet-sequencer-pdb"),
+        "the sequencer's PodDisruptionBudget is missing"
+    );
 }
