@@ -34,7 +34,7 @@ async fn creating_the_devnet_example_produces_owned_labelled_children_and_condit
     let started = Instant::now();
     devnet(&admin, &namespace).await;
     eprintln!("devnet converged in {:?}", started.elapsed());
-    let metrics = operator.context.metrics.render();
+    let metrics = operator.context.metrics_text();
     for kind in [
         "OptimismNetwork",
         "OpNode",
@@ -843,7 +843,7 @@ async fn a_plugin_that_times_out_is_refused_with_a_condition_an_event_and_no_chi
     assert_eq!(condition(&cr, "Valid").unwrap()["status"], "True");
     let event = wait_for_event(&admin, &namespace, "devnet-sequencer", "PluginTimeout").await;
     assert_eq!(event["type"], "Warning");
-    let metrics = operator.context.metrics.render();
+    let metrics = operator.context.metrics_text();
     assert!(
         metrics.contains(
             "opstack_operator_plugin_renders_total{kind=\"OpNode\",reason=\"PluginTimeout\"}"
