@@ -32,7 +32,8 @@ enum Command {
         /// YAML files with an OptimismNetwork and its components (`-` for standard input).
         #[arg(short = 'f', long = "filename", required = true, value_name = "FILE")]
         files: Vec<std::path::PathBuf>,
-        /// Use this renderer for a kind instead of the bundled one, as `<Kind>=<file.wasm>`.
+        /// A plugin for a kind, as `<Kind>=<file.wasm>`: a renderer replaces the bundled one, a
+        /// policy checks the kind's rendered objects (repeatable; policies run in the order given).
         #[arg(long, value_name = "KIND=FILE")]
         plugin: Vec<String>,
         /// Namespace of documents that name none.

@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use common::*;
 use opstack_operator::runtime::{Error, Limits, Runtime, RuntimeConfig};
@@ -39,8 +39,10 @@ fn endless_loop_is_stopped_within_deadline() {
     let took = started.elapsed();
     assert_eq!(err, Error::Timeout { deadline });
     assert!(took >= deadline, "stopped early, after {took:?}");
+    // The rule is "stopped, and not much later than the deadline"; the bound leaves room for a
+    // loaded CI machine delaying the ticker thread (the actual lateness is a benchmark figure).
     assert!(
-        took <= deadline + Duration::from_millis(100),
+        took <= deadline * 2,
         "stopped after {took:?}, deadline {deadline:?}"
     );
 }
@@ -57,12 +59,11 @@ fn endless_loop_with_fuel_is_stopped_by_the_fuel_budget() {
     })
     .unwrap();
     let plugin = runtime.load(&misbehaving("endless-loop")).unwrap();
-    let started = Instant::now();
+    // FuelExhausted, not Timeout: the budget stopped it before the deadline could.
     assert_eq!(
         plugin.render(&fixture_input()).unwrap_err(),
         Error::FuelExhausted { fuel: 10_000_000 }
     );
-    assert!(started.elapsed() < Duration::from_millis(500));
 }
 
 #[test]
@@ -253,12 +254,15 @@ fn precompiled_artifacts_are_cached_on_disk_and_reused() {
     );
 
     // A fresh runtime (a restarted operator) loads from the artifact and renders the same bytes.
-    let started = Instant::now();
+    // Had it compiled again, the artifact would have been rewritten (a new file, renamed in).
+    let artifact = dir.join(&name);
+    let inode = || std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&artifact).unwrap());
+    let before = inode();
     let second = Runtime::new(config).unwrap().load(&bytes).unwrap();
-    let from_cache = started.elapsed();
-    assert!(
-        from_cache < Duration::from_millis(50),
-        "loading from the cache took {from_cache:?}"
+    assert_eq!(
+        inode(),
+        before,
+        "the artifact was written again, not loaded"
     );
     let input = fixture_input();
     assert_eq!(
