@@ -1,0 +1,1044 @@
+//! Chain-supplied plugins (issue 8) on the real control plane: a network names a renderer and
+//! policies for its `OpNode`s, each a `.wasm` in a ConfigMap's `binaryData`, pinned by sha256.
+//! The operator runs in-process as its service account (see `reconcile.rs`); no kubelet and no
+//! controller-manager, so nothing but the operator writes the children and their
+//! resourceVersions count its writes.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::ByteString;
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
+use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::{Client, ResourceExt};
+use opstack_operator::runtime::sha256_hex;
+use serde_json::{Value, json};
+use support::*;
+
+/// The ConfigMap every test uploads its plugins to.
+const PLUGINS: &str = "chain-plugins";
+
+/// Where a containment case uploads its plugin.
+const UPLOADED: &str = "uploaded-plugin";
+
+/// `PluginInfo` names of the plugins used here (their crates' `info()`).
+const BUNDLED_OP_NODE: &str = "op-node";
+const EXAMPLE_RENDERER: &str = "example-chain-op-node";
+const EXAMPLE_POLICY: &str = "example-chain-policy";
+
+/// The example renderer's additions (examples/custom-plugin/renderer).
+const CHAIN_LABEL: (&str, &str) = ("example.org/team", "rollup-infra");
+const CHAIN_ANNOTATION: (&str, &str) = (
+    "example.org/runbook",
+    "https://runbooks.example.org/op-node",
+);
+
+const RENDERED_BY: &str = "optimism.io/rendered-by";
+
+/// The bytes of a plugin `plugins/build.sh` built.
+fn wasm(file: &str) -> Vec<u8> {
+    let path = plugin_dir().join(file);
+    std::fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}; run plugins/build.sh (or set OPSTACK_PLUGIN_DIR)",
+            path.display()
+        )
+    })
+}
+
+/// `<name>@sha256:<digest>`, as the operator names a plugin.
+fn plugin_id(name: &str, bytes: &[u8]) -> String {
+    format!("{name}@sha256:{}", sha256_hex(bytes))
+}
+
+/// Puts `entries` (key → `.wasm`) into the plugins ConfigMap, replacing what was there.
+async fn upload(admin: &Client, namespace: &str, entries: &[(&str, &[u8])]) {
+    upload_to(admin, namespace, PLUGINS, entries).await;
+}
+
+/// Puts `entries` into ConfigMap `name` (at most 1 MiB in all: one bundled-size plugin each).
+async fn upload_to(admin: &Client, namespace: &str, name: &str, entries: &[(&str, &[u8])]) {
+    let binary: BTreeMap<String, ByteString> = entries
+        .iter()
+        .map(|(key, bytes)| (key.to_string(), ByteString(bytes.to_vec())))
+        .collect();
+    let config_map = json!({
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name},
+        "binaryData": binary,
+    });
+    Api::<ConfigMap>::namespaced(admin.clone(), namespace)
+        .patch(
+            name,
+            &PatchParams::apply("opstack-test").force(),
+            &Patch::Apply(&config_map),
+        )
+        .await
+        .expect("upload the plugins ConfigMap");
+}
+
+fn renderer(key: &str, bytes: &[u8]) -> Value {
+    json!({"configMapRef": {"name": PLUGINS, "key": key}, "sha256": sha256_hex(bytes)})
+}
+
+fn policy(key: &str, bytes: &[u8], failure_policy: &str) -> Value {
+    json!({
+        "configMapRef": {"name": PLUGINS, "key": key},
+        "sha256": sha256_hex(bytes),
+        "failurePolicy": failure_policy,
+    })
+}
+
+/// Applies the devnet network with `spec.plugins.opNode = op_node_plugins` (`null`: none).
+async fn apply_network(admin: &Client, namespace: &str, op_node_plugins: Value) {
+    let text = devnet_subset(|kind, _| kind == "OptimismNetwork");
+    let mut network: Value = serde_yaml::from_str(text.trim_start_matches("---\n")).expect("YAML");
+    if !op_node_plugins.is_null() {
+        network["spec"]["plugins"] = json!({"opNode": op_node_plugins});
+    }
+    apply_yaml(
+        admin,
+        &serde_yaml::to_string(&network).expect("YAML"),
+        Some(namespace),
+    )
+    .await;
+}
+
+/// Resources the example policy accepts for op-reth (at least 16Gi requested).
+fn big_op_reth(node: &mut Value) {
+    node["spec"]["resources"]["executionClient"] = json!({
+        "requests": {"cpu": "1", "memory": "16Gi"},
+        "limits": {"memory": "32Gi"},
+    });
+}
+
+/// Applies the devnet's OpNode `name` with `edit` applied.
+async fn apply_node(admin: &Client, namespace: &str, name: &str, edit: impl FnOnce(&mut Value)) {
+    let text = devnet_subset(|_, n| n == name);
+    let mut node: Value = serde_yaml::from_str(text.trim_start_matches("---\n")).expect("YAML");
+    edit(&mut node);
+    apply_yaml(
+        admin,
+        &serde_yaml::to_string(&node).expect("YAML"),
+        Some(namespace),
+    )
+    .await;
+}
+
+/// The devnet's Secrets and chain ConfigMap, the network with `op_node_plugins`, and its
+/// sequencer (with op-reth resources the example policy accepts).
+async fn chain(admin: &Client, namespace: &str, op_node_plugins: Value) {
+    devnet_secrets(admin, namespace).await;
+    apply_yaml(
+        admin,
+        &devnet_subset(|kind, _| kind == "ConfigMap"),
+        Some(namespace),
+    )
+    .await;
+    apply_network(admin, namespace, op_node_plugins).await;
+    apply_node(admin, namespace, "devnet-sequencer", big_op_reth).await;
+}
+
+/// The children of one CR (by its instance label).
+fn of(children: &BTreeMap<String, Value>, instance: &str) -> BTreeMap<String, Value> {
+    children
+        .iter()
+        .filter(|(_, v)| v["metadata"]["labels"]["app.kubernetes.io/instance"] == instance)
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// `Kind/name` → `optimism.io/rendered-by` of each child of `instance`.
+fn provenance(children: &BTreeMap<String, Value>, instance: &str) -> BTreeMap<String, String> {
+    of(children, instance)
+        .into_iter()
+        .map(|(k, v)| {
+            let by = v["metadata"]["annotations"][RENDERED_BY]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            (k, by)
+        })
+        .collect()
+}
+
+fn message(cr: &Value, type_: &str) -> String {
+    condition(cr, type_)
+        .and_then(|c| c["message"].as_str())
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Waits until every child of `instance` says it was rendered by `id`, and there is at least
+/// one; then until the operator is quiet.
+async fn wait_rendered_by(operator: &Operator, admin: &Client, namespace: &str, id: &str) {
+    let started = Instant::now();
+    loop {
+        let by = provenance(&children(admin, namespace).await, "devnet-sequencer");
+        if !by.is_empty() && by.values().all(|v| v == id) {
+            break;
+        }
+        assert!(
+            started.elapsed() < TIMEOUT,
+            "the sequencer's children were never all rendered by {id}: {by:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    operator.settle(Duration::from_secs(2)).await;
+}
+
+/// Asserts the sequencer is refused with `reason` on Rendered and Ready (message containing
+/// each of `details`), a Warning Event says so, and no child changed from `before`.
+async fn assert_render_refused(
+    operator: &Operator,
+    admin: &Client,
+    namespace: &str,
+    reason: &str,
+    details: &[&str],
+    before: &BTreeMap<String, String>,
+) -> Value {
+    let cr = wait_for_condition(
+        admin,
+        namespace,
+        "OpNode",
+        "devnet-sequencer",
+        "Rendered",
+        "False",
+        Some(reason),
+    )
+    .await;
+    let ready = condition(&cr, "Ready").expect("Ready");
+    assert_eq!(ready["status"], "False", "{namespace}: {ready}");
+    assert_eq!(ready["reason"], reason, "{namespace}: {ready}");
+    let text = message(&cr, "Rendered");
+    for detail in details {
+        assert!(
+            text.contains(detail),
+            "{namespace}: Rendered does not say {detail:?}: {text}"
+        );
+    }
+    let event = wait_for_event(admin, namespace, "devnet-sequencer", reason).await;
+    assert_eq!(event["type"], "Warning", "{namespace}: {event}");
+    operator.settle(Duration::from_secs(2)).await;
+    let after = versions(&children(admin, namespace).await);
+    assert_eq!(
+        &after, before,
+        "{namespace}: children changed though the sequencer was refused ({reason})"
+    );
+    cr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_policy_blocks_a_violating_node_and_allows_a_complying_one() {
+    let control_plane = control_plane();
+    let admin = control_plane.admin_client();
+    let namespace = control_plane.create_test_namespace("plugin-policy").await;
+    let operator = Operator::start(&namespace).await;
+    let example = wasm("example_chain_policy.wasm");
+    let policy_id = plugin_id(EXAMPLE_POLICY, &example);
+    upload(&admin, &namespace, &[("policy.wasm", &example)]).await;
+    // The sequencer complies: images from OP Labs' registry, 16Gi for op-reth, no discovery.
+    chain(
+        &admin,
+        &namespace,
+        json!({"policies": [policy("policy.wasm", &example, "Fail")]}),
+    )
+    .await;
+    let network = wait_for_condition(
+        &admin,
+        &namespace,
+        "OptimismNetwork",
+        "devnet",
+        "PluginsReady",
+        "True",
+        Some("PluginsLoaded"),
+    )
+    .await;
+    eprintln!("PluginsReady: {}", message(&network, "PluginsReady"));
+    let sequencer = wait_for_condition(
+        &admin,
+        &namespace,
+        "OpNode",
+        "devnet-sequencer",
+        "Applied",
+        "True",
+        None,
+    )
+    .await;
+    assert_eq!(
+        condition(&sequencer, "Rendered").unwrap()["status"],
+        "True",
+        "{}",
+        sequencer["status"]
+    );
+    assert!(
+        of(&children(&admin, &namespace).await, "devnet-sequencer")
+            .contains_key("StatefulSet/devnet-sequencer")
+    );
+    operator.settle(Duration::from_secs(2)).await;
+    let before = versions(&children(&admin, &namespace).await);
+
+    // The replica keeps the network's shared 512Mi request for op-reth: below 16Gi. Nothing of
+    // it is created.
+    apply_node(&admin, &namespace, "devnet-replica", |_| {}).await;
+    let replica = wait_for_condition(
+        &admin,
+        &namespace,
+        "OpNode",
+        "devnet-replica",
+        "Rendered",
+        "False",
+        Some("PolicyViolation"),
+    )
+    .await;
+    assert_eq!(
+        condition(&replica, "Ready").unwrap()["reason"],
+        "PolicyViolation"
+    );
+    let text = message(&replica, "Rendered");
+    assert!(
+        text.starts_with(&format!(
+            "policy {policy_id} refused the rendered objects: StatefulSet/devnet-replica: op-reth-minimum-memory: "
+        )),
+        "{text}"
+    );
+    assert!(text.contains("below 16Gi"), "{text}");
+    let event = wait_for_event(&admin, &namespace, "devnet-replica", "PolicyViolation").await;
+    assert_eq!(event["type"], "Warning");
+    operator.settle(Duration::from_secs(2)).await;
+    let now = versions(&children(&admin, &namespace).await);
+    assert_eq!(now, before, "a child changed for the refused replica");
+
+    // The sequencer turns p2p discovery on: refused, and its running children stay as they are.
+    patch(
+        &admin,
+        &namespace,
+        "optimism.io/v1alpha1",
+        "OpNode",
+        "devnet-sequencer",
+        json!({"spec": {"opNode": {"p2p": {"discovery": {"enabled": true}}}}}),
+    )
+    .await;
+    let cr = assert_render_refused(
+        &operator,
+        &admin,
+        &namespace,
+        "PolicyViolation",
+        &[
+            &format!("policy {policy_id} refused the rendered objects: "),
+            "StatefulSet/devnet-sequencer: sequencer-no-p2p-discovery: ",
+        ],
+        &before,
+    )
+    .await;
+    assert!(
+        !message(&cr, "Rendered").contains("op-reth-minimum-memory"),
+        "the complying op-reth was reported"
+    );
+    let metrics = operator.context.metrics_text();
+    assert!(
+        metrics.contains(
+            "opstack_operator_plugin_renders_total{kind=\"OpNode\",reason=\"PolicyViolation\"}"
+        ),
+        "{metrics}"
+    );
+
+    // Back within the rules: applied again.
+    patch(
+        &admin,
+        &namespace,
+        "optimism.io/v1alpha1",
+        "OpNode",
+        "devnet-sequencer",
+        json!({"spec": {"opNode": {"p2p": {"discovery": {"enabled": false}}}}}),
+    )
+    .await;
+    wait_for_condition(
+        &admin,
+        &namespace,
+        "OpNode",
+        "devnet-sequencer",
+        "Rendered",
+        "True",
+        None,
+    )
+    .await;
+    operator.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_renderer_output_is_applied_with_its_provenance() {
+    let control_plane = control_plane();
+    let admin = control_plane.admin_client();
+    let namespace = control_plane.create_test_namespace("plugin-renderer").await;
+    let operator = Operator::start(&namespace).await;
+    let example = wasm("example_chain_renderer.wasm");
+    let id = plugin_id(EXAMPLE_RENDERER, &example);
+    upload(&admin, &namespace, &[("renderer.wasm", &example)]).await;
+    chain(
+        &admin,
+        &namespace,
+        json!({"renderer": renderer("renderer.wasm", &example)}),
+    )
+    .await;
+    wait_for_condition(
+        &admin,
+        &namespace,
+        "OptimismNetwork",
+        "devnet",
+        "PluginsReady",
+        "True",
+        Some("PluginsLoaded"),
+    )
+    .await;
+    let cr = wait_for_condition(
+        &admin,
+        &namespace,
+        "OpNode",
+        "devnet-sequencer",
+        "Applied",
+        "True",
+        None,
+    )
+    .await;
+    let rendered = message(&cr, "Rendered");
+    assert!(rendered.contains(&id), "Rendered: {rendered}");
+    wait_rendered_by(&operator, &admin, &namespace, &id).await;
+
+    let children = of(&children(&admin, &namespace).await, "devnet-sequencer");
+    // The bundled renderer's objects and the example's sequencer PodDisruptionBudget.
+    for expected in [
+        "StatefulSet/devnet-sequencer",
+        "Service/devnet-sequencer",
+        "PodDisruptionBudget/devnet-sequencer-pdb",
+    ] {
+        assert!(
+            children.contains_key(expected),
+            "{expected} missing: {:?}",
+            children.keys()
+        );
+    }
+    assert_eq!(
+        children["PodDisruptionBudget/devnet-sequencer-pdb"]["spec"]["maxUnavailable"],
+        0
+    );
+    for (key, child) in &children {
+        let metadata = &child["metadata"];
+        assert_eq!(metadata["annotations"][RENDERED_BY], id.as_str(), "{key}");
+        assert_eq!(metadata["labels"][CHAIN_LABEL.0], CHAIN_LABEL.1, "{key}");
+        assert_eq!(
+            metadata["annotations"][CHAIN_ANNOTATION.0], CHAIN_ANNOTATION.1,
+            "{key}"
+        );
+        // The host's labels and owner are stamped whoever rendered.
+        assert_eq!(
+            metadata["labels"]["app.kubernetes.io/managed-by"], "opstack-operator",
+            "{key}"
+        );
+        assert_eq!(metadata["ownerReferences"][0]["name"], "devnet-sequencer");
+    }
+    let template = &children["StatefulSet/devnet-sequencer"]["spec"]["template"]["metadata"];
+    assert_eq!(template["labels"][CHAIN_LABEL.0], CHAIN_LABEL.1);
+    operator.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_map_bytes_swapped_without_the_digest_change_nothing_and_say_why() {
+    let control_plane = control_plane();
+    let admin = control_plane.admin_client();
+    let namespace = control_plane.create_test_namespace("plugin-swap").await;
+    let operator = Operator::start(&namespace).await;
+    let bundled = wasm("plugin_op_node.wasm");
+    upload(&admin, &namespace, &[("renderer.wasm", &bundled)]).await;
+    chain(
+        &admin,
+        &namespace,
+        json!({"renderer": renderer("renderer.wasm", &bundled)}),
+    )
+    .await;
+    wait_rendered_by(
+        &operator,
+        &admin,
+        &namespace,
+        &plugin_id(BUNDLED_OP_NODE, &bundled),
+    )
+    .await;
+    let before = versions(&children(&admin, &namespace).await);
+
+    // Someone swaps the bytes (here for the example renderer) and leaves the digest.
+    let swapped = wasm("example_chain_renderer.wasm");
+    upload(&admin, &namespace, &[("renderer.wasm", &swapped)]).await;
+    let network = wait_for_condition(
+        &admin,
+        &namespace,
+        "OptimismNetwork",
+        "devnet",
+        "PluginsReady",
+        "False",
+        Some("PluginDigestMismatch"),
+    )
+    .await;
+    let why = message(&network, "PluginsReady");
+    let (pinned, found) = (sha256_hex(&bundled), sha256_hex(&swapped));
+    for part in ["spec.plugins.opNode.renderer", PLUGINS, &pinned, &found] {
+        assert!(
+            why.contains(part),
+            "PluginsReady does not name {part}: {why}"
+        );
+    }
+    assert!(
+        operator.context.runtime.loaded(&found).is_none(),
+        "bytes that do not match the pinned digest were compiled"
+    );
+    assert_render_refused(
+        &operator,
+        &admin,
+        &namespace,
+        "PluginDigestMismatch",
+        &["spec.plugins.opNode.renderer"],
+        &before,
+    )
+    .await;
+    assert!(
+        of(&children(&admin, &namespace).await, "devnet-sequencer")
+            .values()
+            .all(|c| c["metadata"]["labels"][CHAIN_LABEL.0].is_null()),
+        "the swapped renderer's output reached the cluster"
+    );
+
+    // The right bytes back: loaded and ready again, without a restart.
+    upload(&admin, &namespace, &[("renderer.wasm", &bundled)]).await;
+    wait_for_condition(
+        &admin,
+        &namespace,
+        "OptimismNetwork",
+        "devnet",
+        "PluginsReady",
+        "True",
+        Some("PluginsLoaded"),
+    )
+    .await;
+    wait_for_condition(
+        &admin,
+        &namespace,
+        "OpNode",
+        "devnet-sequencer",
+        "Rendered",
+        "True",
+        None,
+    )
+    .await;
+    operator.stop().await;
+}
+
+/// The `RendererChanged` Event about the sequencer whose note names `new_id`.
+async fn wait_for_renderer_changed(admin: &Client, namespace: &str, new_id: &str) -> Value {
+    let started = Instant::now();
+    loop {
+        let events = events_about(admin, namespace, "devnet-sequencer", "RendererChanged").await;
+        if let Some(event) = events
+            .into_iter()
+            .find(|e| e["note"].as_str().is_some_and(|n| n.contains(new_id)))
+        {
+            return event;
+        }
+        assert!(
+            started.elapsed() < TIMEOUT,
+            "no RendererChanged Event naming {new_id}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// The etcd revision an object was last written at: on this control plane (one etcd, no
+/// cache layer in between) resourceVersions are etcd revisions, one counter for every object,
+/// so they order writes across kinds.
+fn revision(object: &Value) -> u64 {
+    object["metadata"]["resourceVersion"]
+        .as_str()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("resourceVersion of {}", object["metadata"]))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_renderer_with_its_digest_is_applied_without_restart_after_its_shadow_diff() {
+    let control_plane = control_plane();
+    let admin = control_plane.admin_client();
+    let namespace = control_plane.create_test_namespace("plugin-upgrade").await;
+    let operator = Operator::start(&namespace).await;
+    let bundled = wasm("plugin_op_node.wasm");
+    let old_id = plugin_id(BUNDLED_OP_NODE, &bundled);
+    upload(&admin, &namespace, &[("renderer.wasm", &bundled)]).await;
+    chain(
+        &admin,
+        &namespace,
+        json!({"renderer": renderer("renderer.wasm", &bundled)}),
+    )
+    .await;
+    wait_rendered_by(&operator, &admin, &namespace, &old_id).await;
+    let before = of(&children(&admin, &namespace).await, "devnet-sequencer");
+
+    // New bytes and their digest: the example renderer.
+    let example = wasm("example_chain_renderer.wasm");
+    let new_id = plugin_id(EXAMPLE_RENDERER, &example);
+    upload(&admin, &namespace, &[("renderer.wasm", &example)]).await;
+    apply_network(
+        &admin,
+        &namespace,
+        json!({"renderer": renderer("renderer.wasm", &example)}),
+    )
+    .await;
+    wait_rendered_by(&operator, &admin, &namespace, &new_id).await;
+
+    let event = wait_for_renderer_changed(&admin, &namespace, &new_id).await;
+    assert_eq!(event["type"], "Normal", "{event}");
+    let note = event["note"].as_str().unwrap();
+    assert!(
+        note.contains(&old_id),
+        "the old renderer is not named: {note}"
+    );
+    assert!(
+        note.contains("StatefulSet/devnet-sequencer"),
+        "no object-level diff: {note}"
+    );
+    // Reported first: every child the new renderer wrote was written after the Event.
+    let after = of(&children(&admin, &namespace).await, "devnet-sequencer");
+    let rewritten: Vec<&Value> = after
+        .iter()
+        .filter(|(k, v)| before.get(*k).is_none_or(|b| revision(b) != revision(v)))
+        .map(|(_, v)| v)
+        .collect();
+    assert!(!rewritten.is_empty(), "nothing was rewritten");
+    let first_write = rewritten.iter().map(|v| revision(v)).min().unwrap();
+    assert!(
+        revision(&event) < first_write,
+        "the diff (revision {}) was reported after the first apply (revision {first_write})",
+        revision(&event)
+    );
+    assert!(after.contains_key("PodDisruptionBudget/devnet-sequencer-pdb"));
+    assert!(
+        note.contains("PodDisruptionBudget/devnet-sequencer-pdb: added"),
+        "{note}"
+    );
+    // /metrics counts the new renderer's calls under its own digest.
+    let metrics = operator.context.metrics_text();
+    let calls = format!(
+        "opstack_operator_plugin_calls_total{{plugin=\"{EXAMPLE_RENDERER}\",sha256=\"{}\",call=\"render\",result=\"ok\"}}",
+        sha256_hex(&example)
+    );
+    assert!(metrics.contains(&calls), "no {calls} in {metrics}");
+
+    let cr = wait_for_condition(
+        &admin,
+        &namespace,
+        "OpNode",
+        "devnet-sequencer",
+        "RendererChanged",
+        "True",
+        Some("DiffReported"),
+    )
+    .await;
+    assert!(message(&cr, "Rendered").contains(&new_id));
+    assert_eq!(condition(&cr, "Ready").unwrap()["reason"], "PodsNotReady");
+    // The same operator did it all.
+    assert!(!operator.task.is_finished(), "the operator stopped");
+    operator.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn require_approval_waits_for_the_approved_digest() {
+    let control_plane = control_plane();
+    let admin = control_plane.admin_client();
+    let namespace = control_plane.create_test_namespace("plugin-approval").await;
+    let operator = Operator::start(&namespace).await;
+    let bundled = wasm("plugin_op_node.wasm");
+    let old_id = plugin_id(BUNDLED_OP_NODE, &bundled);
+    let approved = |bytes: &[u8], approved: &[u8]| {
+        let mut r = renderer("renderer.wasm", bytes);
+        r["requireApproval"] = json!(true);
+        r["approvedSha256"] = json!(sha256_hex(approved));
+        json!({ "renderer": r })
+    };
+    upload(&admin, &namespace, &[("renderer.wasm", &bundled)]).await;
+    chain(&admin, &namespace, approved(&bundled, &bundled)).await;
+    wait_rendered_by(&operator, &admin, &namespace, &old_id).await;
+    let before = versions(&children(&admin, &namespace).await);
+
+    // A new renderer with its digest, still approved at the old one: shown, not applied.
+    let example = wasm("example_chain_renderer.wasm");
+    let new_id = plugin_id(EXAMPLE_RENDERER, &example);
+    upload(&admin, &namespace, &[("renderer.wasm", &example)]).await;
+    apply_network(&admin, &namespace, approved(&example, &bundled)).await;
+    let cr = wait_for_condition(
+        &admin,
+        &namespace,
+        "OpNode",
+        "devnet-sequencer",
+        "Rendered",
+        "False",
+        Some("AwaitingApproval"),
+    )
+    .await;
+    assert_eq!(
+        condition(&cr, "Ready").unwrap()["reason"],
+        "AwaitingApproval"
+    );
+    let changed = wait_for_condition(
+        &admin,
+        &namespace,
+        "OpNode",
+        "devnet-sequencer",
+        "RendererChanged",
+        "True",
+        Some("AwaitingApproval"),
+    )
+    .await;
+    eprintln!("RendererChanged: {}", message(&changed, "RendererChanged"));
+    let event = wait_for_renderer_changed(&admin, &namespace, &new_id).await;
+    let note = event["note"].as_str().unwrap();
+    assert!(
+        note.contains(&old_id) && note.contains("StatefulSet/devnet-sequencer"),
+        "{note}"
+    );
+    operator.settle(Duration::from_secs(3)).await;
+    assert_eq!(
+        versions(&children(&admin, &namespace).await),
+        before,
+        "an unapproved renderer's output was applied"
+    );
+
+    // Approved: applied.
+    apply_network(&admin, &namespace, approved(&example, &example)).await;
+    wait_rendered_by(&operator, &admin, &namespace, &new_id).await;
+    let cr = wait_for_condition(
+        &admin,
+        &namespace,
+        "OpNode",
+        "devnet-sequencer",
+        "Rendered",
+        "True",
+        None,
+    )
+    .await;
+    assert_eq!(
+        condition(&cr, "RendererChanged").unwrap()["reason"],
+        "DiffReported",
+        "{}",
+        cr["status"]
+    );
+    operator.stop().await;
+}
+
+/// What a containment case does to the running sequencer's network.
+#[derive(Clone, Copy)]
+enum Upload {
+    /// Uploads this plugin file as the renderer, with its digest.
+    Renderer(&'static str),
+    /// Names a key the ConfigMap does not have.
+    MissingKey,
+    /// Names a ConfigMap that does not exist.
+    MissingConfigMap,
+}
+
+struct Case {
+    /// Namespace prefix.
+    name: &'static str,
+    upload: Upload,
+    /// The sequencer's Rendered reason.
+    reason: &'static str,
+    /// Whether loading fails, so the network's PluginsReady says the same reason.
+    load_failure: bool,
+    /// What the message must contain, distinguishing this case from the others.
+    details: &'static [&'static str],
+}
+
+/// Converges a sequencer with the bundled op-node renderer uploaded, then points the network at
+/// the case's plugin; asserts the case's reason and that no child changed.
+async fn contain(case: &Case) {
+    let control_plane = control_plane();
+    let admin = control_plane.admin_client();
+    let namespace = control_plane
+        .create_test_namespace(&format!("contain-{}", case.name))
+        .await;
+    let operator = Operator::start(&namespace).await;
+    let bundled = wasm("plugin_op_node.wasm");
+    upload(&admin, &namespace, &[("renderer.wasm", &bundled)]).await;
+    // Another chain's key, in the same namespace: existing is not declaring.
+    create_secret(
+        &admin,
+        &namespace,
+        "other-chain-batcher-key",
+        &[("private-key", "00")],
+    )
+    .await;
+    chain(
+        &admin,
+        &namespace,
+        json!({"renderer": renderer("renderer.wasm", &bundled)}),
+    )
+    .await;
+    wait_rendered_by(
+        &operator,
+        &admin,
+        &namespace,
+        &plugin_id(BUNDLED_OP_NODE, &bundled),
+    )
+    .await;
+    wait_for_condition(
+        &admin,
+        &namespace,
+        "OptimismNetwork",
+        "devnet",
+        "PluginsReady",
+        "True",
+        Some("PluginsLoaded"),
+    )
+    .await;
+    let before = versions(&children(&admin, &namespace).await);
+
+    let reference = match case.upload {
+        Upload::Renderer(file) => {
+            let bytes = wasm(file);
+            upload_to(&admin, &namespace, UPLOADED, &[("plugin.wasm", &bytes)]).await;
+            let mut r = renderer("plugin.wasm", &bytes);
+            r["configMapRef"]["name"] = json!(UPLOADED);
+            r
+        }
+        Upload::MissingKey => renderer("no-such-key.wasm", &bundled),
+        Upload::MissingConfigMap => {
+            let mut r = renderer("renderer.wasm", &bundled);
+            r["configMapRef"]["name"] = json!("no-such-plugins");
+            r
+        }
+    };
+    apply_network(&admin, &namespace, json!({ "renderer": reference })).await;
+    if case.load_failure {
+        let network = wait_for_condition(
+            &admin,
+            &namespace,
+            "OptimismNetwork",
+            "devnet",
+            "PluginsReady",
+            "False",
+            Some(case.reason),
+        )
+        .await;
+        let why = message(&network, "PluginsReady");
+        assert!(
+            why.contains("spec.plugins.opNode.renderer"),
+            "{}: PluginsReady does not name the field: {why}",
+            case.name
+        );
+        let config_map = match case.upload {
+            Upload::MissingConfigMap => "no-such-plugins",
+            Upload::MissingKey => PLUGINS,
+            Upload::Renderer(_) => UPLOADED,
+        };
+        assert!(
+            why.contains(config_map),
+            "{}: PluginsReady does not name the ConfigMap: {why}",
+            case.name
+        );
+    }
+    let cr = assert_render_refused(
+        &operator,
+        &admin,
+        &namespace,
+        case.reason,
+        case.details,
+        &before,
+    )
+    .await;
+    eprintln!("{}: {}", case.name, message(&cr, "Rendered"));
+    operator.stop().await;
+}
+
+/// Runs the cases concurrently, each in its own namespace with its own operator; every case
+/// runs to its end, and the failing ones are named together.
+async fn contain_all(cases: &[Case]) {
+    use futures::FutureExt;
+    let results = futures::future::join_all(
+        cases
+            .iter()
+            .map(|case| std::panic::AssertUnwindSafe(contain(case)).catch_unwind()),
+    )
+    .await;
+    let failed: Vec<&str> = cases
+        .iter()
+        .zip(&results)
+        .filter(|(_, result)| result.is_err())
+        .map(|(case, _)| case.name)
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "failed cases (see their panics above): {failed:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_malicious_uploaded_plugin_is_contained_with_its_own_reason() {
+    let started = Instant::now();
+    contain_all(&[
+        Case {
+            name: "loop",
+            upload: Upload::Renderer("misbehaving-endless-loop.wasm"),
+            reason: "PluginTimeout",
+            load_failure: false,
+            details: &["did not finish within"],
+        },
+        Case {
+            name: "memory",
+            upload: Upload::Renderer("misbehaving-memory-bomb.wasm"),
+            reason: "ResourceLimitExceeded",
+            load_failure: false,
+            details: &["memory"],
+        },
+        Case {
+            name: "huge",
+            upload: Upload::Renderer("misbehaving-huge-output.wasm"),
+            reason: "OutputTooLarge",
+            load_failure: false,
+            details: &["output too large"],
+        },
+        Case {
+            name: "kind",
+            upload: Upload::Renderer("misbehaving-forbidden-kind.wasm"),
+            reason: "OutputRefused",
+            load_failure: false,
+            details: &[
+                "ClusterRoleBinding/misbehaving-cluster-admin: kind rbac.authorization.k8s.io/v1/ClusterRoleBinding is not allowed for a OpNode",
+            ],
+        },
+        Case {
+            name: "namespace",
+            upload: Upload::Renderer("misbehaving-foreign-namespace.wasm"),
+            reason: "OutputRefused",
+            load_failure: false,
+            details: &[
+                "namespace \"kube-system\" is not the resource's namespace",
+            ],
+        },
+        Case {
+            name: "privileged",
+            upload: Upload::Renderer("misbehaving-privileged-pod.wasm"),
+            reason: "OutputRefused",
+            load_failure: false,
+            details: &[
+                "StatefulSet/misbehaving: restricted control 2 (Privileged)",
+                "(Host namespaces): hostNetwork",
+                "(HostPath volumes)",
+            ],
+        },
+        Case {
+            name: "secret",
+            upload: Upload::Renderer("misbehaving-foreign-secret.wasm"),
+            reason: "OutputRefused",
+            load_failure: false,
+            details: &[
+                "references Secret \"other-chain-batcher-key\", which this resource neither declares nor owns",
+            ],
+        },
+        Case {
+            name: "major",
+            upload: Upload::Renderer("misbehaving-wrong-major.wasm"),
+            reason: "IncompatibleContract",
+            load_failure: true,
+            details: &["spec.plugins.opNode.renderer"],
+        },
+        Case {
+            name: "import",
+            upload: Upload::Renderer("misbehaving-forbidden-import.wasm"),
+            reason: "ForbiddenImport",
+            load_failure: true,
+            details: &["spec.plugins.opNode.renderer"],
+        },
+    ])
+    .await;
+    eprintln!("9 containment cases in {:?}", started.elapsed());
+
+    // Nothing outside the envelope reached the apiserver, anywhere (as admin).
+    let admin = control_plane().admin_client();
+    let bindings = Api::<ClusterRoleBinding>::all(admin.clone())
+        .list(&ListParams::default())
+        .await
+        .unwrap();
+    assert!(
+        bindings
+            .iter()
+            .all(|b| !b.name_any().starts_with("misbehaving")),
+        "a plugin's ClusterRoleBinding exists"
+    );
+    let config_maps = Api::<ConfigMap>::all(admin.clone())
+        .list(&ListParams::default())
+        .await
+        .unwrap();
+    let hijacked: Vec<String> = config_maps
+        .iter()
+        .filter(|c| {
+            c.name_any().starts_with("misbehaving")
+                || c.namespace().as_deref() == Some("kube-system")
+                    && c.data.as_ref().is_some_and(|d| d.contains_key("coredns"))
+        })
+        .map(|c| format!("{}/{}", c.namespace().unwrap_or_default(), c.name_any()))
+        .collect();
+    assert!(hijacked.is_empty(), "plugin ConfigMaps exist: {hijacked:?}");
+    let workloads = Api::<StatefulSet>::all(admin.clone())
+        .list(&ListParams::default())
+        .await
+        .unwrap();
+    for set in &workloads {
+        let text = serde_json::to_string(set).unwrap();
+        let id = format!("{}/{}", set.namespace().unwrap_or_default(), set.name_any());
+        assert_ne!(set.name_any(), "misbehaving", "{id}");
+        assert!(
+            !text.contains("other-chain-batcher-key"),
+            "{id} mounts the foreign Secret"
+        );
+        assert!(!text.contains("\"privileged\":true"), "{id} is privileged");
+        assert!(
+            !text.contains("\"hostNetwork\":true"),
+            "{id} uses the host network"
+        );
+        assert!(!text.contains("\"hostPath\""), "{id} mounts a host path");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_unusable_plugin_reference_is_refused_with_its_own_reason() {
+    contain_all(&[
+        Case {
+            name: "no-config-map",
+            upload: Upload::MissingConfigMap,
+            reason: "PluginConfigMapNotFound",
+            load_failure: true,
+            details: &["spec.plugins.opNode.renderer", "no-such-plugins"],
+        },
+        Case {
+            name: "no-key",
+            upload: Upload::MissingKey,
+            reason: "PluginKeyNotFound",
+            load_failure: true,
+            details: &["spec.plugins.opNode.renderer", "no-such-key.wasm"],
+        },
+        Case {
+            name: "role-mismatch",
+            upload: Upload::Renderer("test_plugin_policy.wasm"),
+            reason: "PluginRoleMismatch",
+            load_failure: true,
+            details: &["spec.plugins.opNode.renderer"],
+        },
+        Case {
+            name: "kind-mismatch",
+            upload: Upload::Renderer("plugin_op_batcher.wasm"),
+            reason: "PluginKindMismatch",
+            load_failure: true,
+            details: &["spec.plugins.opNode.renderer"],
+        },
+    ])
+    .await;
+}
