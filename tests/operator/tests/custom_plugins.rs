@@ -536,6 +536,54 @@ async fn config_map_bytes_swapped_without_the_digest_change_nothing_and_say_why(
     operator.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_config_map_change_wakes_its_network_and_dependents_directly() {
+    let control_plane = control_plane();
+    let admin = control_plane.admin_client();
+    let namespace = control_plane.create_test_namespace("plugin-wake").await;
+    let operator = Operator::start(&namespace).await;
+    let bundled = wasm("plugin_op_node.wasm");
+    upload(&admin, &namespace, &[("renderer.wasm", &bundled)]).await;
+    chain(
+        &admin,
+        &namespace,
+        json!({"renderer": renderer("renderer.wasm", &bundled)}),
+    )
+    .await;
+    wait_rendered_by(
+        &operator,
+        &admin,
+        &namespace,
+        &plugin_id(BUNDLED_OP_NODE, &bundled),
+    )
+    .await;
+    let network_version = get_cr(&admin, &namespace, "OptimismNetwork", "devnet").await["metadata"]
+        ["resourceVersion"]
+        .clone();
+
+    // A label on the plugins ConfigMap changes nothing the network or its nodes render, so the
+    // network is not written: an OpNode reconcile can only come from the ConfigMap's own watch.
+    let networks = operator.context.reconciles.get("OptimismNetwork");
+    let nodes = operator.context.reconciles.get("OpNode");
+    Api::<ConfigMap>::namespaced(admin.clone(), &namespace)
+        .patch(
+            PLUGINS,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"touched": "yes"}}})),
+        )
+        .await
+        .unwrap();
+    wait_for_reconciles(&operator, "OptimismNetwork", networks).await;
+    wait_for_reconciles(&operator, "OpNode", nodes).await;
+    operator.settle(Duration::from_secs(2)).await;
+    assert_eq!(
+        get_cr(&admin, &namespace, "OptimismNetwork", "devnet").await["metadata"]["resourceVersion"],
+        network_version,
+        "the network was written, so the OpNode may have been woken through it"
+    );
+    operator.stop().await;
+}
+
 /// The `RendererChanged` Event about the sequencer whose note names `new_id`.
 async fn wait_for_renderer_changed(admin: &Client, namespace: &str, new_id: &str) -> Value {
     let started = Instant::now();
