@@ -760,6 +760,32 @@ async fn require_approval_waits_for_the_approved_digest() {
         "an unapproved renderer's output was applied"
     );
 
+    // A restart forgets every loaded plugin, not the approval: still held, still unapplied.
+    operator.stop().await;
+    let held = versions(&children(&admin, &namespace).await);
+    let operator = Operator::start(&namespace).await;
+    let started = Instant::now();
+    while operator.context.reconciles.get("OpNode") == 0 {
+        assert!(
+            started.elapsed() < TIMEOUT,
+            "the new operator never reconciled"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    operator.settle(Duration::from_secs(2)).await;
+    let cr = get_cr(&admin, &namespace, "OpNode", "devnet-sequencer").await;
+    assert_eq!(
+        condition(&cr, "Rendered").unwrap()["reason"],
+        "AwaitingApproval",
+        "{}",
+        cr["status"]
+    );
+    assert_eq!(
+        versions(&children(&admin, &namespace).await),
+        held,
+        "a restart applied the unapproved renderer"
+    );
+
     // Approved: applied.
     apply_network(&admin, &namespace, approved(&example, &example)).await;
     wait_rendered_by(&operator, &admin, &namespace, &new_id).await;
