@@ -817,6 +817,8 @@ enum Upload {
     MissingKey,
     /// Names a ConfigMap that does not exist.
     MissingConfigMap,
+    /// Keeps the renderer and adds two policies, the second pinned at the wrong digest.
+    SecondPolicyMismatched,
 }
 
 struct Case {
@@ -875,22 +877,53 @@ async fn contain(case: &Case) {
     .await;
     let before = versions(&children(&admin, &namespace).await);
 
-    let reference = match case.upload {
+    let (plugins, field, config_map) = match case.upload {
         Upload::Renderer(file) => {
             let bytes = wasm(file);
             upload_to(&admin, &namespace, UPLOADED, &[("plugin.wasm", &bytes)]).await;
             let mut r = renderer("plugin.wasm", &bytes);
             r["configMapRef"]["name"] = json!(UPLOADED);
-            r
+            (
+                json!({ "renderer": r }),
+                "spec.plugins.opNode.renderer",
+                UPLOADED,
+            )
         }
-        Upload::MissingKey => renderer("no-such-key.wasm", &bundled),
+        Upload::MissingKey => (
+            json!({"renderer": renderer("no-such-key.wasm", &bundled)}),
+            "spec.plugins.opNode.renderer",
+            PLUGINS,
+        ),
         Upload::MissingConfigMap => {
             let mut r = renderer("renderer.wasm", &bundled);
             r["configMapRef"]["name"] = json!("no-such-plugins");
-            r
+            (
+                json!({ "renderer": r }),
+                "spec.plugins.opNode.renderer",
+                "no-such-plugins",
+            )
+        }
+        Upload::SecondPolicyMismatched => {
+            let example = wasm("example_chain_policy.wasm");
+            upload(
+                &admin,
+                &namespace,
+                &[("renderer.wasm", &bundled), ("policy.wasm", &example)],
+            )
+            .await;
+            let mut wrong = policy("policy.wasm", &example, "Fail");
+            wrong["sha256"] = json!(sha256_hex(b"not the policy"));
+            (
+                json!({
+                    "renderer": renderer("renderer.wasm", &bundled),
+                    "policies": [policy("policy.wasm", &example, "Fail"), wrong],
+                }),
+                "spec.plugins.opNode.policies[1]",
+                PLUGINS,
+            )
         }
     };
-    apply_network(&admin, &namespace, json!({ "renderer": reference })).await;
+    apply_network(&admin, &namespace, plugins).await;
     if case.load_failure {
         let network = wait_for_condition(
             &admin,
@@ -903,21 +936,13 @@ async fn contain(case: &Case) {
         )
         .await;
         let why = message(&network, "PluginsReady");
-        assert!(
-            why.contains("spec.plugins.opNode.renderer"),
-            "{}: PluginsReady does not name the field: {why}",
-            case.name
-        );
-        let config_map = match case.upload {
-            Upload::MissingConfigMap => "no-such-plugins",
-            Upload::MissingKey => PLUGINS,
-            Upload::Renderer(_) => UPLOADED,
-        };
-        assert!(
-            why.contains(config_map),
-            "{}: PluginsReady does not name the ConfigMap: {why}",
-            case.name
-        );
+        for (what, part) in [("field", field), ("ConfigMap", config_map)] {
+            assert!(
+                why.contains(part),
+                "{}: PluginsReady does not name the {what} {part}: {why}",
+                case.name
+            );
+        }
     }
     let cr = assert_render_refused(
         &operator,
@@ -1091,6 +1116,13 @@ async fn each_unusable_plugin_reference_is_refused_with_its_own_reason() {
             reason: "PluginConfigMapNotFound",
             load_failure: true,
             details: &["spec.plugins.opNode.renderer", "no-such-plugins"],
+        },
+        Case {
+            name: "policy-digest",
+            upload: Upload::SecondPolicyMismatched,
+            reason: "PluginDigestMismatch",
+            load_failure: true,
+            details: &["spec.plugins.opNode.policies[1]"],
         },
         Case {
             name: "no-key",
