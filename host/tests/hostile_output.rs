@@ -6,48 +6,9 @@
 mod common;
 
 use common::*;
-use opstack_crds::{OpNode, OptimismNetwork};
 use opstack_operator::controller::pipeline::{self, KindPlugins, PipelineError, Sealed};
 use opstack_operator::envelope::EnvelopeError;
 use opstack_operator::runtime::{Runtime, RuntimeConfig};
-use serde::Deserialize;
-use serde_json::Value;
-
-const UID: &str = "00000000-0000-0000-0000-000000000001";
-
-/// The devnet example's network, its OpNodes, and the sequencer as the resource to render.
-struct Devnet {
-    network: OptimismNetwork,
-    nodes: Vec<OpNode>,
-    sequencer: Value,
-}
-
-fn devnet() -> Devnet {
-    let path =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/devnet-chain.yaml");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let documents: Vec<Value> = serde_yaml::Deserializer::from_str(&text)
-        .map(|d| Value::deserialize(d).unwrap())
-        .map(|mut v| {
-            v["metadata"]["namespace"] = "default".into();
-            v
-        })
-        .collect();
-    let of_kind = |kind: &'static str| documents.iter().filter(move |d| d["kind"] == kind);
-    let network = of_kind("OptimismNetwork")
-        .next()
-        .expect("the devnet has a network");
-    let sequencer = of_kind("OpNode")
-        .find(|d| d["spec"]["nodeType"] == "sequencer")
-        .expect("the devnet has a sequencer");
-    Devnet {
-        network: serde_json::from_value(network.clone()).unwrap(),
-        nodes: of_kind("OpNode")
-            .map(|n| serde_json::from_value(n.clone()).unwrap())
-            .collect(),
-        sequencer: sequencer.clone(),
-    }
-}
 
 fn render_sequencer_with(renderer: &[u8]) -> Result<Sealed, PipelineError> {
     let runtime = Runtime::new(RuntimeConfig::default()).unwrap();
@@ -56,7 +17,7 @@ fn render_sequencer_with(renderer: &[u8]) -> Result<Sealed, PipelineError> {
     pipeline::render(
         "OpNode",
         &devnet.sequencer,
-        UID,
+        DEVNET_UID,
         &devnet.network,
         &devnet.nodes,
         &KindPlugins::renderer(plugin),

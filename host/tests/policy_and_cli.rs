@@ -6,6 +6,7 @@ mod common;
 use std::process::Command;
 
 use common::*;
+use opstack_operator::controller::pipeline;
 use opstack_operator::runtime::{CheckInput, Role, Runtime, RuntimeConfig};
 
 const POLICY: &str = "test_plugin_policy";
@@ -101,4 +102,74 @@ fn plugin_inspect_fails_with_a_reason_for_files_that_are_not_plugins() {
         );
     }
     std::fs::remove_file(garbage).unwrap();
+}
+
+/// Renders the devnet sequencer with the bundled renderer and the test policy, which the CR's
+/// annotation makes fail (`error`, `loop`) or not (`None`).
+fn sequencer_with_policy(
+    fails: Option<&str>,
+    failure_policy: opstack_crds::FailurePolicy,
+) -> Result<pipeline::Sealed, pipeline::PipelineError> {
+    let runtime = Runtime::new(RuntimeConfig::default()).unwrap();
+    let renderer = runtime
+        .load(opstack_operator::bundled::renderer("OpNode").unwrap())
+        .unwrap();
+    let policy = runtime.load(&plugin_bytes(POLICY)).unwrap();
+    let mut devnet = devnet();
+    if let Some(how) = fails {
+        devnet.sequencer["metadata"]["annotations"]["test.optimism.io/policy-fails"] = how.into();
+    }
+    pipeline::render(
+        "OpNode",
+        &devnet.sequencer,
+        DEVNET_UID,
+        &devnet.network,
+        &devnet.nodes,
+        &pipeline::KindPlugins {
+            renderer,
+            policies: vec![pipeline::PolicyPlugin {
+                plugin: policy,
+                failure_policy,
+            }],
+        },
+    )
+}
+
+#[test]
+fn a_failing_policy_blocks_the_render_by_default() {
+    use opstack_crds::FailurePolicy;
+    for (how, cause) in [("error", "PluginInternalError"), ("loop", "PluginTimeout")] {
+        let error = sequencer_with_policy(Some(how), FailurePolicy::default()).unwrap_err();
+        assert_eq!(error.reason(), "PolicyFailed", "{how}: {error}");
+        let pipeline::PipelineError::PolicyFailed { policy, source } = &error else {
+            unreachable!()
+        };
+        assert!(
+            policy.starts_with("test-images-from-our-registry@sha256:"),
+            "{policy}"
+        );
+        assert_eq!(source.reason(), cause, "{how}: {error}");
+    }
+}
+
+#[test]
+fn a_failing_policy_marked_ignore_lets_the_render_through_with_a_warning() {
+    use opstack_crds::FailurePolicy;
+    let complying = sequencer_with_policy(None, FailurePolicy::Ignore).unwrap();
+    let sealed = sequencer_with_policy(Some("error"), FailurePolicy::Ignore).unwrap();
+    assert_eq!(sealed.objects, complying.objects);
+    let warning = sealed
+        .warnings
+        .iter()
+        .find(|w| w.contains("failurePolicy: Ignore"))
+        .unwrap_or_else(|| {
+            panic!(
+                "no warning about the ignored failure: {:?}",
+                sealed.warnings
+            )
+        });
+    assert!(
+        warning.contains("PluginInternalError") || warning.contains("failing on purpose"),
+        "{warning}"
+    );
 }

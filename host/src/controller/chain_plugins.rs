@@ -45,17 +45,23 @@ pub enum ChainPluginError {
         actual: String,
     },
     #[error(
-        "{field}: plugin {plugin} serves {serves:?}, not {kind}; name it under the field of a kind it serves"
+        "{field}: ConfigMap {config_map:?} key {key:?} holds plugin {plugin}, which serves {serves:?}, not {kind}; name it under the field of a kind it serves"
     )]
     KindMismatch {
         field: String,
+        config_map: String,
+        key: String,
         plugin: String,
         serves: Vec<String>,
         kind: String,
     },
-    #[error("{field}: plugin {plugin} is a {actual}, not a {expected}; name it as a {actual}")]
+    #[error(
+        "{field}: ConfigMap {config_map:?} key {key:?} holds plugin {plugin}, a {actual}, not a {expected}; name it as a {actual}"
+    )]
     RoleMismatch {
         field: String,
+        config_map: String,
+        key: String,
         plugin: String,
         actual: &'static str,
         expected: &'static str,
@@ -339,6 +345,8 @@ fn check_fits(plugin: &Plugin, reference: &PluginRef) -> Result<(), ChainPluginE
     if info.role != reference.role {
         return Err(ChainPluginError::RoleMismatch {
             field: reference.field.clone(),
+            config_map: reference.config_map.clone(),
+            key: reference.key.clone(),
             plugin: info.name.clone(),
             actual: role_name(info.role),
             expected: role_name(reference.role),
@@ -347,6 +355,8 @@ fn check_fits(plugin: &Plugin, reference: &PluginRef) -> Result<(), ChainPluginE
     if !info.kinds.iter().any(|k| k == reference.kind) {
         return Err(ChainPluginError::KindMismatch {
             field: reference.field.clone(),
+            config_map: reference.config_map.clone(),
+            key: reference.key.clone(),
             plugin: info.name.clone(),
             serves: info.kinds.clone(),
             kind: reference.kind.to_string(),

@@ -411,14 +411,24 @@ pub async fn reconcile<K: Kind>(
     let count = sealed.objects.len();
     let mut requeue = context.settings.resync;
     let phase = if is_network {
+        let message = format!(
+            "rendered by {} and applied: {count} object(s){}",
+            sealed.rendered_by,
+            warnings_note(&sealed.warnings)
+        );
+        warn_once(
+            &context,
+            &reference,
+            &conditions,
+            (status::CONFIGURATION_VALID, "Applied", &message),
+            &sealed.warnings,
+        )
+        .await;
         conditions.set(
             status::CONFIGURATION_VALID,
             Truth::True,
             "Applied",
-            &format!(
-                "rendered by {} and applied: {count} object(s)",
-                sealed.rendered_by
-            ),
+            &message,
         );
         // L1: health and discovery. Runs after apply and touches no child, so an L1 outage
         // or a lying endpoint can only change this status.
@@ -542,12 +552,20 @@ pub async fn reconcile<K: Kind>(
             "Valid",
             "references, keys and host rules check out",
         );
-        conditions.set(
-            status::RENDERED,
-            Truth::True,
-            "Rendered",
-            &format!("{count} object(s) rendered by {}", sealed.rendered_by),
+        let message = format!(
+            "{count} object(s) rendered by {}{}",
+            sealed.rendered_by,
+            warnings_note(&sealed.warnings)
         );
+        warn_once(
+            &context,
+            &reference,
+            &conditions,
+            (status::RENDERED, "Rendered", &message),
+            &sealed.warnings,
+        )
+        .await;
+        conditions.set(status::RENDERED, Truth::True, "Rendered", &message);
         conditions.set(
             status::APPLIED,
             Truth::True,
@@ -589,6 +607,39 @@ pub async fn reconcile<K: Kind>(
         tracing::debug!(%kind, %name, %namespace, elapsed_ms = started.elapsed().as_millis() as u64, "up to date");
     }
     Ok(Action::requeue(requeue))
+}
+
+/// The warnings of a render (the plugins' own, and policies that failed under `Ignore`) as a
+/// tail for a condition message.
+fn warnings_note(warnings: &[String]) -> String {
+    if warnings.is_empty() {
+        String::new()
+    } else {
+        format!("; warnings: {}", warnings.join("; "))
+    }
+}
+
+/// A Warning Event with the render's warnings, when the condition that will carry them is about
+/// to change: once per distinct set of warnings, not once per reconcile.
+async fn warn_once(
+    context: &Context,
+    reference: &k8s_openapi::api::core::v1::ObjectReference,
+    conditions: &Conditions,
+    (type_, reason, message): (&str, &str, &str),
+    warnings: &[String],
+) {
+    if warnings.is_empty() || conditions.was(type_, Truth::True, reason, message) {
+        return;
+    }
+    publish(
+        context,
+        reference,
+        EventType::Warning,
+        "RenderWarnings",
+        "Render",
+        &warnings.join("; "),
+    )
+    .await;
 }
 
 /// Sets the network's `PluginsReady` from the load of every plugin it names, with a Warning

@@ -3,9 +3,11 @@
 
 use std::path::PathBuf;
 
+use opstack_crds::{OpNode, OptimismNetwork};
 use opstack_operator::runtime::{
     ContractAddress, Endpoint, NamedObject, NetworkContext, RenderInput, ResolvedReference,
 };
+use serde::Deserialize;
 use serde_json::Value;
 
 /// `$OPSTACK_PLUGIN_DIR`, else `<target dir>/wasm32-wasip2/plugin`, where `plugins/build.sh` puts them.
@@ -93,4 +95,41 @@ pub fn proc_status_kib(field: &str) -> u64 {
         .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or_else(|| panic!("no {field} in /proc/self/status"))
+}
+
+/// The owner uid the pipeline stamps in offline renders of the devnet.
+pub const DEVNET_UID: &str = "00000000-0000-0000-0000-000000000001";
+
+/// The devnet example's network, its OpNodes, and the sequencer as the resource to render.
+pub struct Devnet {
+    pub network: OptimismNetwork,
+    pub nodes: Vec<OpNode>,
+    pub sequencer: Value,
+}
+
+pub fn devnet() -> Devnet {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/devnet-chain.yaml");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let documents: Vec<Value> = serde_yaml::Deserializer::from_str(&text)
+        .map(|d| Value::deserialize(d).unwrap())
+        .map(|mut v| {
+            v["metadata"]["namespace"] = "default".into();
+            v
+        })
+        .collect();
+    let of_kind = |kind: &'static str| documents.iter().filter(move |d| d["kind"] == kind);
+    let network = of_kind("OptimismNetwork")
+        .next()
+        .expect("the devnet has a network");
+    let sequencer = of_kind("OpNode")
+        .find(|d| d["spec"]["nodeType"] == "sequencer")
+        .expect("the devnet has a sequencer");
+    Devnet {
+        network: serde_json::from_value(network.clone()).unwrap(),
+        nodes: of_kind("OpNode")
+            .map(|n| serde_json::from_value(n.clone()).unwrap())
+            .collect(),
+        sequencer: sequencer.clone(),
+    }
 }

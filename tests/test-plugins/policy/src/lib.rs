@@ -9,6 +9,11 @@ use opstack_plugin_sdk::{
 /// Images must start with this.
 pub const ALLOWED_REGISTRY: &str = "us-docker.pkg.dev/oplabs-tools-artifacts/";
 
+/// An annotation on the checked resource that makes this policy fail instead of checking:
+/// `error` returns an internal error, `loop` spins until the host's deadline. It is how the
+/// tests show what a policy's `failurePolicy` does, without a second test plugin.
+pub const FAIL_ANNOTATION: &str = "test.optimism.io/policy-fails";
+
 pub struct ImagesFromOurRegistry;
 
 impl Policy for ImagesFromOurRegistry {
@@ -21,6 +26,23 @@ impl Policy for ImagesFromOurRegistry {
     }
 
     fn check(input: &CheckInput) -> Result<CheckOutput, PluginError> {
+        let resource: Value = serde_json::from_str(&input.input.resource).map_err(|e| {
+            PluginError::Internal(format!("host passed a resource that is not JSON: {e}"))
+        })?;
+        match resource["metadata"]["annotations"][FAIL_ANNOTATION].as_str() {
+            Some("error") => {
+                return Err(PluginError::Internal(format!(
+                    "failing on purpose ({FAIL_ANNOTATION})"
+                )));
+            }
+            Some("loop") => {
+                let mut n = 0u64;
+                loop {
+                    n = std::hint::black_box(n.wrapping_add(1));
+                }
+            }
+            _ => {}
+        }
         let mut out = CheckOutput::default();
         for text in &input.objects {
             let object: Value = serde_json::from_str(text).map_err(|e| {
