@@ -6,6 +6,10 @@
 //! Any failure leaves the caller with a [`ChainPluginError`] to report; the caller applies
 //! nothing new, so the last applied children stay as they are.
 
+// A ChainPluginError carries where the plugin was named and what it is, so its message can
+// say the fix; one is built per failing reconcile, so its size costs nothing worth boxing.
+#![allow(clippy::result_large_err)]
+
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
