@@ -1148,3 +1148,81 @@ async fn each_unusable_plugin_reference_is_refused_with_its_own_reason() {
     ])
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_policy_blocks_the_apply_unless_its_failure_policy_is_ignore() {
+    let control_plane = control_plane();
+    let admin = control_plane.admin_client();
+    let namespace = control_plane.create_test_namespace("policy-fails").await;
+    let operator = Operator::start(&namespace).await;
+    // The test policy (images from OP Labs' registry) fails on purpose when the checked CR
+    // carries this annotation (tests/test-plugins/policy).
+    let test_policy = wasm("test_plugin_policy.wasm");
+    let policy_id = plugin_id("test-images-from-our-registry", &test_policy);
+    upload(&admin, &namespace, &[("policy.wasm", &test_policy)]).await;
+    chain(
+        &admin,
+        &namespace,
+        json!({"policies": [policy("policy.wasm", &test_policy, "Fail")]}),
+    )
+    .await;
+    wait_for_condition(
+        &admin,
+        &namespace,
+        "OpNode",
+        "devnet-sequencer",
+        "Applied",
+        "True",
+        None,
+    )
+    .await;
+    operator.settle(Duration::from_secs(2)).await;
+    let before = versions(&children(&admin, &namespace).await);
+
+    // Fail (the default): the policy's own error blocks the apply.
+    let failing = |node: &mut Value| {
+        big_op_reth(node);
+        node["metadata"]["annotations"]["test.optimism.io/policy-fails"] = json!("error");
+    };
+    apply_node(&admin, &namespace, "devnet-sequencer", failing).await;
+    assert_render_refused(
+        &operator,
+        &admin,
+        &namespace,
+        "PolicyFailed",
+        &[&policy_id, "failing on purpose", "failurePolicy is Fail"],
+        &before,
+    )
+    .await;
+
+    // Ignore: the same failure lets the render through, as a warning on Rendered and an Event.
+    apply_network(
+        &admin,
+        &namespace,
+        json!({"policies": [policy("policy.wasm", &test_policy, "Ignore")]}),
+    )
+    .await;
+    let sequencer = wait_for_condition(
+        &admin,
+        &namespace,
+        "OpNode",
+        "devnet-sequencer",
+        "Rendered",
+        "True",
+        Some("Rendered"),
+    )
+    .await;
+    let rendered = message(&sequencer, "Rendered");
+    assert!(
+        rendered.contains("failurePolicy: Ignore") && rendered.contains(&policy_id),
+        "{rendered}"
+    );
+    let event = wait_for_event(&admin, &namespace, "devnet-sequencer", "RenderWarnings").await;
+    assert_eq!(event["type"], "Warning", "{event}");
+    operator.settle(Duration::from_secs(2)).await;
+    assert_eq!(
+        versions(&children(&admin, &namespace).await),
+        before,
+        "the ignored failure changed what the sequencer renders"
+    );
+}
