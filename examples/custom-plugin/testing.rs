@@ -3,7 +3,6 @@
 //! Included with `#[path = "../../testing.rs"] mod testing;` after those two modules.
 #![allow(dead_code)]
 
-use opstack_operator::envelope::{Owner, seal};
 use opstack_plugin_sdk::RenderInput;
 use opstack_plugin_sdk::harness::Rendered;
 use opstack_plugin_sdk::serde_json::{self, Value, json};
@@ -28,28 +27,9 @@ pub fn with_op_reth_memory(input: &RenderInput, memory: &str) -> RenderInput {
     )
 }
 
-/// The objects as the host hands them to a policy: sealed by the host's own envelope
-/// (namespace, `app.kubernetes.io/*` labels, owner reference, provenance stamped).
+/// The objects as the host hands them to a policy: sealed by the host's own envelope.
 pub fn sealed(rendered: &Rendered, input: &RenderInput) -> Vec<String> {
-    // Refusals are reported by `support::assert_sealed`, with every reason.
-    support::assert_sealed(rendered, input);
-    let owner = Owner {
-        api_version: "optimism.io/v1alpha1".into(),
-        kind: input.kind.clone(),
-        name: input.name().unwrap(),
-        namespace: input.namespace().unwrap(),
-        uid: "00000000-0000-0000-0000-000000000001".into(),
-        network: input.network.name.clone(),
-        allowed_secrets: input
-            .network
-            .secrets
-            .iter()
-            .map(|s| s.name.clone())
-            .collect(),
-        rendered_by: "op-node@sha256:00".into(),
-    };
-    seal(&rendered.objects, &owner)
-        .expect("assert_sealed accepted the objects")
+    support::sealed_objects(rendered, input)
         .iter()
         .map(Value::to_string)
         .collect()

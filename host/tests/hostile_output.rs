@@ -6,22 +6,14 @@
 mod common;
 
 use common::*;
-use opstack_operator::controller::pipeline::{self, KindPlugins, PipelineError, Sealed};
+use opstack_operator::controller::pipeline::{KindPlugins, PipelineError, Sealed};
 use opstack_operator::envelope::EnvelopeError;
 use opstack_operator::runtime::{Runtime, RuntimeConfig};
 
 fn render_sequencer_with(renderer: &[u8]) -> Result<Sealed, PipelineError> {
     let runtime = Runtime::new(RuntimeConfig::default()).unwrap();
     let plugin = runtime.load(renderer).expect("the hostile renderers load");
-    let devnet = devnet();
-    pipeline::render(
-        "OpNode",
-        &devnet.sequencer,
-        DEVNET_UID,
-        &devnet.network,
-        &devnet.nodes,
-        &KindPlugins::renderer(plugin),
-    )
+    render_sequencer(&devnet(), &KindPlugins::renderer(plugin))
 }
 
 /// Renders with `misbehaving-<feature>` and returns the envelope's errors, after checking that

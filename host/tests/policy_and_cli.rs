@@ -119,20 +119,14 @@ fn sequencer_with_policy(
     if let Some(how) = fails {
         devnet.sequencer["metadata"]["annotations"]["test.optimism.io/policy-fails"] = how.into();
     }
-    pipeline::render(
-        "OpNode",
-        &devnet.sequencer,
-        DEVNET_UID,
-        &devnet.network,
-        &devnet.nodes,
-        &pipeline::KindPlugins {
-            renderer,
-            policies: vec![pipeline::PolicyPlugin {
-                plugin: policy,
-                failure_policy,
-            }],
-        },
-    )
+    let plugins = pipeline::KindPlugins {
+        renderer,
+        policies: vec![pipeline::PolicyPlugin {
+            plugin: policy,
+            failure_policy,
+        }],
+    };
+    render_sequencer(&devnet, &plugins)
 }
 
 #[test]

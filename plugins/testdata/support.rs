@@ -454,6 +454,12 @@ pub fn assert_remote_signer(rendered: &Rendered, key_env: &str, tls: &str) {
 /// "restricted" controls, Secret references only to the Secrets the host passed, no service
 /// account token, retained claims.
 pub fn assert_sealed(rendered: &Rendered, input: &RenderInput) {
+    sealed_objects(rendered, input);
+}
+
+/// The objects as the host's envelope seals them (namespace, `app.kubernetes.io/*` labels,
+/// owner reference, provenance stamped); a refusal fails the test with every reason.
+pub fn sealed_objects(rendered: &Rendered, input: &RenderInput) -> Vec<Value> {
     use opstack_operator::envelope::{Owner, seal};
     let owner = Owner {
         api_version: "optimism.io/v1alpha1".into(),
@@ -470,10 +476,10 @@ pub fn assert_sealed(rendered: &Rendered, input: &RenderInput) {
             .collect(),
         rendered_by: "test@sha256:00".into(),
     };
-    if let Err(errors) = seal(&rendered.objects, &owner) {
+    seal(&rendered.objects, &owner).unwrap_or_else(|errors| {
         let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
         panic!("the envelope refuses the objects: {errors:#?}");
-    }
+    })
 }
 
 /// No literal env value and no arg carries a secret: every env var that is not a plain

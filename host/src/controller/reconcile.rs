@@ -411,25 +411,18 @@ pub async fn reconcile<K: Kind>(
     let count = sealed.objects.len();
     let mut requeue = context.settings.resync;
     let phase = if is_network {
-        let message = format!(
-            "rendered by {} and applied: {count} object(s){}",
-            sealed.rendered_by,
-            warnings_note(&sealed.warnings)
-        );
-        warn_once(
+        set_with_warnings(
             &context,
             &reference,
-            &conditions,
-            (status::CONFIGURATION_VALID, "Applied", &message),
+            &mut conditions,
+            (status::CONFIGURATION_VALID, "Applied"),
+            format!(
+                "rendered by {} and applied: {count} object(s)",
+                sealed.rendered_by
+            ),
             &sealed.warnings,
         )
         .await;
-        conditions.set(
-            status::CONFIGURATION_VALID,
-            Truth::True,
-            "Applied",
-            &message,
-        );
         // L1: health and discovery. Runs after apply and touches no child, so an L1 outage
         // or a lying endpoint can only change this status.
         let network = serde_json::from_value::<OptimismNetwork>(value.clone())?;
@@ -552,20 +545,15 @@ pub async fn reconcile<K: Kind>(
             "Valid",
             "references, keys and host rules check out",
         );
-        let message = format!(
-            "{count} object(s) rendered by {}{}",
-            sealed.rendered_by,
-            warnings_note(&sealed.warnings)
-        );
-        warn_once(
+        set_with_warnings(
             &context,
             &reference,
-            &conditions,
-            (status::RENDERED, "Rendered", &message),
+            &mut conditions,
+            (status::RENDERED, "Rendered"),
+            format!("{count} object(s) rendered by {}", sealed.rendered_by),
             &sealed.warnings,
         )
         .await;
-        conditions.set(status::RENDERED, Truth::True, "Rendered", &message);
         conditions.set(
             status::APPLIED,
             Truth::True,
@@ -609,37 +597,32 @@ pub async fn reconcile<K: Kind>(
     Ok(Action::requeue(requeue))
 }
 
-/// The warnings of a render (the plugins' own, and policies that failed under `Ignore`) as a
-/// tail for a condition message.
-fn warnings_note(warnings: &[String]) -> String {
-    if warnings.is_empty() {
-        String::new()
-    } else {
-        format!("; warnings: {}", warnings.join("; "))
-    }
-}
-
-/// A Warning Event with the render's warnings, when the condition that will carry them is about
-/// to change: once per distinct set of warnings, not once per reconcile.
-async fn warn_once(
+/// Sets condition `type_` True with `message` followed by the render's warnings (the plugins'
+/// own, and policies that failed under `Ignore`), and raises a Warning Event when they change:
+/// once per distinct set of warnings, not once per reconcile.
+async fn set_with_warnings(
     context: &Context,
     reference: &k8s_openapi::api::core::v1::ObjectReference,
-    conditions: &Conditions,
-    (type_, reason, message): (&str, &str, &str),
+    conditions: &mut Conditions,
+    (type_, reason): (&str, &str),
+    mut message: String,
     warnings: &[String],
 ) {
-    if warnings.is_empty() || conditions.was(type_, Truth::True, reason, message) {
-        return;
+    if !warnings.is_empty() {
+        message.push_str(&format!("; warnings: {}", warnings.join("; ")));
+        if !conditions.was(type_, Truth::True, reason, &message) {
+            publish(
+                context,
+                reference,
+                EventType::Warning,
+                "RenderWarnings",
+                "Render",
+                &warnings.join("; "),
+            )
+            .await;
+        }
     }
-    publish(
-        context,
-        reference,
-        EventType::Warning,
-        "RenderWarnings",
-        "Render",
-        &warnings.join("; "),
-    )
-    .await;
+    conditions.set(type_, Truth::True, reason, &message);
 }
 
 /// Sets the network's `PluginsReady` from the load of every plugin it names, with a Warning

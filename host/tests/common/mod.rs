@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use opstack_crds::{OpNode, OptimismNetwork};
+use opstack_operator::controller::pipeline::{self, KindPlugins, PipelineError, Sealed};
 use opstack_operator::runtime::{
     ContractAddress, Endpoint, NamedObject, NetworkContext, RenderInput, ResolvedReference,
 };
@@ -132,4 +133,16 @@ pub fn devnet() -> Devnet {
             .collect(),
         sequencer: sequencer.clone(),
     }
+}
+
+/// Renders `devnet`'s sequencer through the pipeline the controllers and `render` use.
+pub fn render_sequencer(devnet: &Devnet, plugins: &KindPlugins) -> Result<Sealed, PipelineError> {
+    pipeline::render(
+        "OpNode",
+        &devnet.sequencer,
+        DEVNET_UID,
+        &devnet.network,
+        &devnet.nodes,
+        plugins,
+    )
 }
