@@ -75,5 +75,54 @@ fn render(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, load, render);
+/// What a reconcile pays to verify a chain's renderer from its ConfigMap when the plugin is
+/// already compiled: the digest check (hashing the bytes once per ConfigMap resourceVersion)
+/// and the lookup of the loaded plugin. The example renderer is the size of a real one.
+fn chain_plugin(c: &mut Criterion) {
+    use std::collections::BTreeMap;
+
+    use opstack_operator::controller::chain_plugins::{self, Fetched, PluginRef};
+    use opstack_operator::runtime::{Role, sha256_hex};
+
+    let wasm = std::fs::read(built_plugin("example_chain_renderer")).unwrap();
+    let runtime = Runtime::new(config(None)).unwrap();
+    runtime.load(&wasm).unwrap();
+    let reference = PluginRef {
+        field: "spec.plugins.opNode.renderer".into(),
+        kind: "OpNode",
+        role: Role::Renderer,
+        config_map: "chain-plugins".into(),
+        key: "renderer.wasm".into(),
+        sha256: sha256_hex(&wasm),
+        failure_policy: opstack_crds::FailurePolicy::Fail,
+        require_approval: false,
+        approved_sha256: None,
+    };
+    let fetched = || {
+        let mut fetched = Fetched::default();
+        fetched.insert(
+            "chain-plugins",
+            BTreeMap::from([("renderer.wasm".to_string(), wasm.clone())]),
+        );
+        fetched
+    };
+    let mut group = c.benchmark_group(format!(
+        "verify a loaded ConfigMap renderer ({} KB)",
+        wasm.len() / 1000
+    ));
+    let same_version = fetched();
+    group.bench_function("same resourceVersion (digest known)", |b| {
+        b.iter(|| black_box(chain_plugins::load(&runtime, &reference, &same_version).unwrap()))
+    });
+    group.bench_function("new resourceVersion (bytes hashed)", |b| {
+        b.iter_batched(
+            fetched,
+            |fetched| black_box(chain_plugins::load(&runtime, &reference, &fetched).unwrap()),
+            BatchSize::PerIteration,
+        )
+    });
+    group.finish();
+}
+
+criterion_group!(benches, load, render, chain_plugin);
 criterion_main!(benches);

@@ -202,6 +202,19 @@ pub struct Fetched {
 struct Contents {
     binary: BTreeMap<String, ByteString>,
     text_keys: Vec<String>,
+    /// sha256 of each key's bytes, once computed: the contents never change (a new
+    /// resourceVersion is a new `Contents`), so a reconcile does not hash a megabyte again.
+    digests: Mutex<BTreeMap<String, String>>,
+}
+
+impl Contents {
+    fn digest(&self, key: &str, bytes: &[u8]) -> String {
+        let mut digests = self.digests.lock().unwrap_or_else(|e| e.into_inner());
+        digests
+            .entry(key.to_string())
+            .or_insert_with(|| sha256_hex(bytes))
+            .clone()
+    }
 }
 
 /// Plugin ConfigMaps by `namespace/name` and resourceVersion: a reconcile reads only the
@@ -249,6 +262,7 @@ pub async fn fetch(
                                     .unwrap_or_default()
                                     .into_keys()
                                     .collect(),
+                                digests: Mutex::default(),
                             });
                             cache
                                 .entries
@@ -277,6 +291,7 @@ impl Fetched {
                 .map(|(k, v)| (k, ByteString(v)))
                 .collect(),
             text_keys: Vec::new(),
+            digests: Mutex::default(),
         };
         self.config_maps
             .insert(config_map.to_string(), Some(Arc::new(contents)));
@@ -325,7 +340,7 @@ pub fn load(
             limit,
         }));
     }
-    let actual = sha256_hex(&wasm.0);
+    let actual = contents.digest(&reference.key, &wasm.0);
     if actual != reference.sha256 {
         return Err(ChainPluginError::DigestMismatch {
             field: field(),
