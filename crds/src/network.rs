@@ -271,7 +271,9 @@ pub struct RendererPlugin {
     #[schemars(pattern(SHA256_PATTERN))]
     pub sha256: String,
     /// Apply a new renderer's output only after its diff was reviewed: the operator shows what
-    /// the new plugin would change and waits until `approvedSha256` equals `sha256`.
+    /// the new plugin would change (condition and Event `RendererChanged` on each affected
+    /// resource, reason `AwaitingApproval`) and applies nothing until `approvedSha256` equals
+    /// `sha256`.
     #[serde(default)]
     pub require_approval: bool,
     /// The digest whose diff you reviewed and approve (see `requireApproval`).
