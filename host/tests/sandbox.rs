@@ -318,3 +318,25 @@ fn a_cache_dir_writable_by_others_is_refused() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_runtime_forgets_its_least_recently_used_plugin_beyond_its_bound_but_never_a_pinned_one() {
+    let runtime = Runtime::new(RuntimeConfig {
+        max_loaded_plugins: 1,
+        workers: 1,
+        ..RuntimeConfig::default()
+    })
+    .unwrap();
+    let pinned = runtime.load(&plugin_bytes(GOOD)).unwrap();
+    runtime.pin(&pinned);
+    let first = runtime.load(&misbehaving("panic")).unwrap();
+    let second = runtime.load(&misbehaving("invalid-json")).unwrap();
+    assert!(
+        runtime.loaded(first.sha256()).is_none(),
+        "the bound was not kept"
+    );
+    assert!(runtime.loaded(second.sha256()).is_some());
+    assert!(runtime.loaded(pinned.sha256()).is_some());
+    // A forgotten plugin still works where it is held.
+    assert_eq!(first.info().name, "misbehaving");
+}

@@ -242,6 +242,7 @@ fn load_plugins(
             kind: kind.to_string(),
             source,
         })?;
+        runtime.pin(&plugin);
         plugins.insert(*kind, plugin);
     }
     Ok((runtime, plugins))

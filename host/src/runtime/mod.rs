@@ -21,11 +21,11 @@ mod cache;
 mod contract;
 mod error;
 mod imports;
+mod loaded;
 mod output;
 mod pool;
 mod sandbox;
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -98,6 +98,9 @@ pub struct RuntimeConfig {
     pub workers: usize,
     /// Granularity of the deadline: a call is stopped between `deadline` and `deadline + epoch_tick`.
     pub epoch_tick: Duration,
+    /// Plugins kept loaded besides the pinned ones; beyond it the least recently used is
+    /// forgotten (and compiled again, or taken from the disk cache, if it is needed again).
+    pub max_loaded_plugins: usize,
 }
 
 impl Default for RuntimeConfig {
@@ -107,6 +110,7 @@ impl Default for RuntimeConfig {
             cache_dir: None,
             workers: thread::available_parallelism().map_or(2, |n| n.get()),
             epoch_tick: Duration::from_millis(10),
+            max_loaded_plugins: 32,
         }
     }
 }
@@ -121,7 +125,7 @@ struct Shared {
     exec: Arc<Exec>,
     linker: Linker<State>,
     cache: Option<ArtifactCache>,
-    plugins: Mutex<HashMap<String, Plugin>>,
+    plugins: Mutex<loaded::LoadedSet<Plugin>>,
 }
 
 /// What a call needs; plugins hold it, so it must not hold plugins.
@@ -195,7 +199,7 @@ impl Runtime {
                 exec: Arc::new(exec),
                 linker,
                 cache,
-                plugins: Mutex::new(HashMap::new()),
+                plugins: Mutex::new(loaded::LoadedSet::new(config.max_loaded_plugins)),
             }),
         })
     }
@@ -224,12 +228,19 @@ impl Runtime {
         check_component_header(wasm)?;
         let component = self.compile(&sha256, wasm)?;
         let plugin = self.prepare(component, sha256.clone(), wasm.len())?;
-        let mut plugins = self
-            .shared
+        Ok(self.plugins().insert(&sha256, plugin))
+    }
+
+    /// Keeps `plugin` loaded whatever else is loaded later (the bundled renderers).
+    pub fn pin(&self, plugin: &Plugin) {
+        self.plugins().pin(plugin.sha256());
+    }
+
+    fn plugins(&self) -> std::sync::MutexGuard<'_, loaded::LoadedSet<Plugin>> {
+        self.shared
             .plugins
             .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        Ok(plugins.entry(sha256).or_insert(plugin).clone())
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     /// The plugin with this digest, if this runtime loaded it before: how the shadow render
@@ -238,14 +249,9 @@ impl Runtime {
         self.cached(sha256)
     }
 
-    /// Every plugin this runtime loaded, by digest (for metrics).
+    /// Every plugin this runtime has loaded, by digest (for metrics).
     pub fn loaded_plugins(&self) -> Vec<Plugin> {
-        let plugins = self
-            .shared
-            .plugins
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        let mut all: Vec<Plugin> = plugins.values().cloned().collect();
+        let mut all: Vec<Plugin> = self.plugins().values().cloned().collect();
         all.sort_by(|a, b| a.sha256().cmp(b.sha256()));
         all
     }
@@ -259,12 +265,7 @@ impl Runtime {
     }
 
     fn cached(&self, sha256: &str) -> Option<Plugin> {
-        self.shared
-            .plugins
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(sha256)
-            .cloned()
+        self.plugins().get(sha256)
     }
 
     fn compile(&self, sha256: &str, wasm: &[u8]) -> Result<Component, Error> {
