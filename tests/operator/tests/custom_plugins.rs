@@ -192,6 +192,26 @@ async fn wait_rendered_by(operator: &Operator, admin: &Client, namespace: &str, 
     operator.settle(Duration::from_secs(2)).await;
 }
 
+/// Waits until the sequencer's condition `type_` has `status` (and `reason`, when given).
+async fn wait_for_sequencer(
+    admin: &Client,
+    namespace: &str,
+    type_: &str,
+    status: &str,
+    reason: Option<&str>,
+) -> Value {
+    wait_for_condition(
+        admin,
+        namespace,
+        "OpNode",
+        "devnet-sequencer",
+        type_,
+        status,
+        reason,
+    )
+    .await
+}
+
 /// Asserts the sequencer is refused with `reason` on Rendered and Ready (message containing
 /// each of `details`), a Warning Event says so, and no child changed from `before`.
 async fn assert_render_refused(
@@ -202,16 +222,7 @@ async fn assert_render_refused(
     details: &[&str],
     before: &BTreeMap<String, String>,
 ) -> Value {
-    let cr = wait_for_condition(
-        admin,
-        namespace,
-        "OpNode",
-        "devnet-sequencer",
-        "Rendered",
-        "False",
-        Some(reason),
-    )
-    .await;
+    let cr = wait_for_sequencer(admin, namespace, "Rendered", "False", Some(reason)).await;
     let ready = condition(&cr, "Ready").expect("Ready");
     assert_eq!(ready["status"], "False", "{namespace}: {ready}");
     assert_eq!(ready["reason"], reason, "{namespace}: {ready}");
@@ -260,16 +271,7 @@ async fn the_example_policy_blocks_a_violating_node_and_allows_a_complying_one()
     )
     .await;
     eprintln!("PluginsReady: {}", message(&network, "PluginsReady"));
-    let sequencer = wait_for_condition(
-        &admin,
-        &namespace,
-        "OpNode",
-        "devnet-sequencer",
-        "Applied",
-        "True",
-        None,
-    )
-    .await;
+    let sequencer = wait_for_sequencer(&admin, &namespace, "Applied", "True", None).await;
     assert_eq!(
         condition(&sequencer, "Rendered").unwrap()["status"],
         "True",
@@ -358,16 +360,7 @@ async fn the_example_policy_blocks_a_violating_node_and_allows_a_complying_one()
         json!({"spec": {"opNode": {"p2p": {"discovery": {"enabled": false}}}}}),
     )
     .await;
-    wait_for_condition(
-        &admin,
-        &namespace,
-        "OpNode",
-        "devnet-sequencer",
-        "Rendered",
-        "True",
-        None,
-    )
-    .await;
+    wait_for_sequencer(&admin, &namespace, "Rendered", "True", None).await;
     operator.stop().await;
 }
 
@@ -396,16 +389,7 @@ async fn the_example_renderer_output_is_applied_with_its_provenance() {
         Some("PluginsLoaded"),
     )
     .await;
-    let cr = wait_for_condition(
-        &admin,
-        &namespace,
-        "OpNode",
-        "devnet-sequencer",
-        "Applied",
-        "True",
-        None,
-    )
-    .await;
+    let cr = wait_for_sequencer(&admin, &namespace, "Applied", "True", None).await;
     let rendered = message(&cr, "Rendered");
     assert!(rendered.contains(&id), "Rendered: {rendered}");
     wait_rendered_by(&operator, &admin, &namespace, &id).await;
@@ -523,16 +507,7 @@ async fn config_map_bytes_swapped_without_the_digest_change_nothing_and_say_why(
         Some("PluginsLoaded"),
     )
     .await;
-    wait_for_condition(
-        &admin,
-        &namespace,
-        "OpNode",
-        "devnet-sequencer",
-        "Rendered",
-        "True",
-        None,
-    )
-    .await;
+    wait_for_sequencer(&admin, &namespace, "Rendered", "True", None).await;
     operator.stop().await;
 }
 
@@ -681,11 +656,9 @@ async fn a_new_renderer_with_its_digest_is_applied_without_restart_after_its_sha
     );
     assert!(metrics.contains(&calls), "no {calls} in {metrics}");
 
-    let cr = wait_for_condition(
+    let cr = wait_for_sequencer(
         &admin,
         &namespace,
-        "OpNode",
-        "devnet-sequencer",
         "RendererChanged",
         "True",
         Some("DiffReported"),
@@ -722,11 +695,9 @@ async fn require_approval_waits_for_the_approved_digest() {
     let new_id = plugin_id(EXAMPLE_RENDERER, &example);
     upload(&admin, &namespace, &[("renderer.wasm", &example)]).await;
     apply_network(&admin, &namespace, approved(&example, &bundled)).await;
-    let cr = wait_for_condition(
+    let cr = wait_for_sequencer(
         &admin,
         &namespace,
-        "OpNode",
-        "devnet-sequencer",
         "Rendered",
         "False",
         Some("AwaitingApproval"),
@@ -736,11 +707,9 @@ async fn require_approval_waits_for_the_approved_digest() {
         condition(&cr, "Ready").unwrap()["reason"],
         "AwaitingApproval"
     );
-    let changed = wait_for_condition(
+    let changed = wait_for_sequencer(
         &admin,
         &namespace,
-        "OpNode",
-        "devnet-sequencer",
         "RendererChanged",
         "True",
         Some("AwaitingApproval"),
@@ -789,16 +758,7 @@ async fn require_approval_waits_for_the_approved_digest() {
     // Approved: applied.
     apply_network(&admin, &namespace, approved(&example, &example)).await;
     wait_rendered_by(&operator, &admin, &namespace, &new_id).await;
-    let cr = wait_for_condition(
-        &admin,
-        &namespace,
-        "OpNode",
-        "devnet-sequencer",
-        "Rendered",
-        "True",
-        None,
-    )
-    .await;
+    let cr = wait_for_sequencer(&admin, &namespace, "Rendered", "True", None).await;
     assert_eq!(
         condition(&cr, "RendererChanged").unwrap()["reason"],
         "DiffReported",
@@ -1166,16 +1126,7 @@ async fn a_failing_policy_blocks_the_apply_unless_its_failure_policy_is_ignore()
         json!({"policies": [policy("policy.wasm", &test_policy, "Fail")]}),
     )
     .await;
-    wait_for_condition(
-        &admin,
-        &namespace,
-        "OpNode",
-        "devnet-sequencer",
-        "Applied",
-        "True",
-        None,
-    )
-    .await;
+    wait_for_sequencer(&admin, &namespace, "Applied", "True", None).await;
     operator.settle(Duration::from_secs(2)).await;
     let before = versions(&children(&admin, &namespace).await);
 
@@ -1202,16 +1153,8 @@ async fn a_failing_policy_blocks_the_apply_unless_its_failure_policy_is_ignore()
         json!({"policies": [policy("policy.wasm", &test_policy, "Ignore")]}),
     )
     .await;
-    let sequencer = wait_for_condition(
-        &admin,
-        &namespace,
-        "OpNode",
-        "devnet-sequencer",
-        "Rendered",
-        "True",
-        Some("Rendered"),
-    )
-    .await;
+    let sequencer =
+        wait_for_sequencer(&admin, &namespace, "Rendered", "True", Some("Rendered")).await;
     let rendered = message(&sequencer, "Rendered");
     assert!(
         rendered.contains("failurePolicy: Ignore") && rendered.contains(&policy_id),
