@@ -144,6 +144,32 @@ async fn chain(admin: &Client, namespace: &str, op_node_plugins: Value) {
     apply_node(admin, namespace, "devnet-sequencer", big_op_reth).await;
 }
 
+/// The devnet chain whose network names the bundled op-node renderer, uploaded as
+/// `renderer.wasm`, as its own, once its sequencer's children are all rendered by it: where
+/// every renderer swap starts. Returns the uploaded bytes.
+async fn chain_rendered_by_uploaded_bundled(
+    operator: &Operator,
+    admin: &Client,
+    namespace: &str,
+) -> Vec<u8> {
+    let bundled = wasm("plugin_op_node.wasm");
+    upload(admin, namespace, &[("renderer.wasm", &bundled)]).await;
+    chain(
+        admin,
+        namespace,
+        json!({"renderer": renderer("renderer.wasm", &bundled)}),
+    )
+    .await;
+    wait_rendered_by(
+        operator,
+        admin,
+        namespace,
+        &plugin_id(BUNDLED_OP_NODE, &bundled),
+    )
+    .await;
+    bundled
+}
+
 /// The children of one CR (by its instance label).
 fn of(children: &BTreeMap<String, Value>, instance: &str) -> BTreeMap<String, Value> {
     children
@@ -437,21 +463,7 @@ async fn config_map_bytes_swapped_without_the_digest_change_nothing_and_say_why(
     let admin = control_plane.admin_client();
     let namespace = control_plane.create_test_namespace("plugin-swap").await;
     let operator = Operator::start(&namespace).await;
-    let bundled = wasm("plugin_op_node.wasm");
-    upload(&admin, &namespace, &[("renderer.wasm", &bundled)]).await;
-    chain(
-        &admin,
-        &namespace,
-        json!({"renderer": renderer("renderer.wasm", &bundled)}),
-    )
-    .await;
-    wait_rendered_by(
-        &operator,
-        &admin,
-        &namespace,
-        &plugin_id(BUNDLED_OP_NODE, &bundled),
-    )
-    .await;
+    let bundled = chain_rendered_by_uploaded_bundled(&operator, &admin, &namespace).await;
     let before = versions(&children(&admin, &namespace).await);
 
     // Someone swaps the bytes (here for the example renderer) and leaves the digest.
@@ -517,21 +529,7 @@ async fn a_plugin_config_map_change_wakes_its_network_and_dependents_directly() 
     let admin = control_plane.admin_client();
     let namespace = control_plane.create_test_namespace("plugin-wake").await;
     let operator = Operator::start(&namespace).await;
-    let bundled = wasm("plugin_op_node.wasm");
-    upload(&admin, &namespace, &[("renderer.wasm", &bundled)]).await;
-    chain(
-        &admin,
-        &namespace,
-        json!({"renderer": renderer("renderer.wasm", &bundled)}),
-    )
-    .await;
-    wait_rendered_by(
-        &operator,
-        &admin,
-        &namespace,
-        &plugin_id(BUNDLED_OP_NODE, &bundled),
-    )
-    .await;
+    chain_rendered_by_uploaded_bundled(&operator, &admin, &namespace).await;
     let network_version = get_cr(&admin, &namespace, "OptimismNetwork", "devnet").await["metadata"]
         ["resourceVersion"]
         .clone();
@@ -594,16 +592,8 @@ async fn a_new_renderer_with_its_digest_is_applied_without_restart_after_its_sha
     let admin = control_plane.admin_client();
     let namespace = control_plane.create_test_namespace("plugin-upgrade").await;
     let operator = Operator::start(&namespace).await;
-    let bundled = wasm("plugin_op_node.wasm");
+    let bundled = chain_rendered_by_uploaded_bundled(&operator, &admin, &namespace).await;
     let old_id = plugin_id(BUNDLED_OP_NODE, &bundled);
-    upload(&admin, &namespace, &[("renderer.wasm", &bundled)]).await;
-    chain(
-        &admin,
-        &namespace,
-        json!({"renderer": renderer("renderer.wasm", &bundled)}),
-    )
-    .await;
-    wait_rendered_by(&operator, &admin, &namespace, &old_id).await;
     let before = of(&children(&admin, &namespace).await, "devnet-sequencer");
 
     // New bytes and their digest: the example renderer.
@@ -802,8 +792,6 @@ async fn contain(case: &Case) {
         .create_test_namespace(&format!("contain-{}", case.name))
         .await;
     let operator = Operator::start(&namespace).await;
-    let bundled = wasm("plugin_op_node.wasm");
-    upload(&admin, &namespace, &[("renderer.wasm", &bundled)]).await;
     // Another chain's key, in the same namespace: existing is not declaring.
     create_secret(
         &admin,
@@ -812,19 +800,7 @@ async fn contain(case: &Case) {
         &[("private-key", "00")],
     )
     .await;
-    chain(
-        &admin,
-        &namespace,
-        json!({"renderer": renderer("renderer.wasm", &bundled)}),
-    )
-    .await;
-    wait_rendered_by(
-        &operator,
-        &admin,
-        &namespace,
-        &plugin_id(BUNDLED_OP_NODE, &bundled),
-    )
-    .await;
+    let bundled = chain_rendered_by_uploaded_bundled(&operator, &admin, &namespace).await;
     wait_for_condition(
         &admin,
         &namespace,
