@@ -60,8 +60,8 @@ fn assert_finds_every_address(found: &Discovery, chain: &TestChain) {
 
 #[test]
 fn test_doubles_expose_the_real_systemconfig_selectors() {
-    // The contracts are only useful if solc gave their getters the selectors of networks.md §2
-    // that discovery calls.
+    // The contracts are only useful if solc gave their getters the selectors of the real
+    // SystemConfig ABI that discovery calls (`SYSTEM_CONFIG_GETTERS`).
     let ids = discovery_support::method_identifiers("FakeSystemConfig");
     for getter in &SYSTEM_CONFIG_GETTERS {
         let expected = format!("0x{}", alloy_primitives::hex::encode(getter.selector));

@@ -75,7 +75,7 @@ fn containers(objects: &[Value]) -> Vec<(String, Value)> {
 }
 
 /// Flags and env vars of one binary, from the lists read off upstream source
-/// (`plugins/testdata/flags/`, copied from `shared/opstack/flags/`).
+/// (`plugins/testdata/flags/`; each file's header names the commit and files it was read from).
 struct FlagList {
     flags: BTreeSet<String>,
     env: BTreeSet<String>,

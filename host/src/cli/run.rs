@@ -109,8 +109,11 @@ async fn shutdown_signal() {
 
 /// Runs the operator until a shutdown signal; in-flight reconciles finish first.
 pub fn run(args: RunArgs) -> Result<(), RunError> {
-    // kube and reqwest both use rustls; with ring installed explicitly, rustls never has to
-    // choose between providers (shared/docs/wasm-spike.md §4). Err: one is installed already.
+    // kube and reqwest both use rustls. rustls panics at the first TLS connection when it finds
+    // more than one provider compiled in and none installed as the process default; with ring
+    // installed here it never has to choose (CryptoProvider::install_default, rustls 0.23 docs:
+    // https://docs.rs/rustls/0.23.46/rustls/crypto/struct.CryptoProvider.html). Err: one is
+    // installed already.
     let _ = rustls::crypto::ring::default_provider().install_default();
     init_logging(args.log_format)?;
     let plugin_files = plugin_files(&args.plugin)?;

@@ -168,8 +168,13 @@ const SECP256K1_ORDER: [u8; 32] = [
     0xba, 0xae, 0xdc, 0xe6, 0xaf, 0x48, 0xa0, 0x3b, 0xbf, 0xd2, 0x5e, 0x8c, 0xd0, 0x36, 0x41, 0x41,
 ];
 
-/// 32 random bytes as 64 lowercase hex characters, no `0x`, no newline (`shared/opstack/keys.md`).
-/// Valid both as an engine JWT secret and as a secp256k1 private key.
+/// 32 random bytes as 64 lowercase hex characters, no `0x`, no newline. Valid both as an
+/// engine JWT secret and as a secp256k1 private key, and the one form every reader accepts:
+/// op-node and op-geth trim the file and allow an optional `0x` (`ObtainJWTSecret` in
+/// ethereum-optimism/optimism@v1.19.6 `op-service/rpc/jwt.go` and op-geth@v1.101702.3
+/// `node/node.go`; `loadNetworkPrivKey` in optimism `op-node/p2p/cli/load_config.go`), while
+/// op-reth parses a key file untrimmed (`get_secret_key` in paradigmxyz/reth
+/// `crates/cli/util/src/load_secret_key.rs`), so a newline or prefix there fails.
 pub fn random_key_hex() -> Result<String, ControllerError> {
     loop {
         let mut bytes = [0u8; 32];

@@ -1,7 +1,8 @@
 //! The L1 health probe behind the `L1Connected` condition, and its backoff.
 //!
-//! threats.md C2: during an L1 outage the operator keeps every child as it is, and costs the
-//! endpoint a bounded number of calls (≤ 20 in 10 minutes, ≤ 1 per minute after 5 failures).
+//! During an L1 outage the operator keeps every child as it is, and costs the endpoint a
+//! bounded number of calls (≤ 20 in 10 minutes, ≤ 1 per minute after 5 failures; see
+//! `docs/security.md`, "Chain safety").
 //! The probe is two cheap calls, and stops at the first failure; the backoff is pure so the
 //! bound is a unit test, not a hope.
 

@@ -24,8 +24,8 @@ pub enum CallOutcome {
 }
 
 /// Reads from L1. Every state read takes an explicit block number: discovery never reads
-/// `latest` or `pending` (alloy's `Provider::call` defaults to `pending`, see
-/// shared/docs/wasm-spike.md §4), so all values come from the one block it pinned.
+/// `latest` or `pending` (alloy's `Provider::call` defaults to `pending`: alloy-provider 2.5.0,
+/// `src/provider/trait.rs`), so all values come from the one block it pinned.
 pub trait L1Reader: Sync {
     /// `eth_chainId`.
     fn chain_id(&self) -> impl Future<Output = Result<u64, DiscoveryError>> + Send;

@@ -1,7 +1,7 @@
 //! Network discovery: which L1 contracts an OP Stack chain uses, read so that a lying or broken
 //! L1 endpoint cannot make us pin a wrong address.
 //!
-//! L1 RPC answers are not trusted (shared/docs/security.md "Chain safety", threats.md §C2–C3):
+//! L1 RPC answers are not trusted (`docs/security.md`, "Chain safety"):
 //! - `eth_chainId` must equal `spec.l1ChainID` before anything else is read;
 //! - every value is read at ONE pinned block `P = head − confirmations` (never `latest`, which
 //!   moves under us and can be reorged), and read a second time at `P − 1`. Consecutive blocks

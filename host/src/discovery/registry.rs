@@ -1,12 +1,13 @@
 //! Reading a copy of the superchain-registry the user keeps (a ConfigMap key or a file), so a
 //! registry update needs no operator release.
 //!
-//! Two formats (shared/opstack/networks.md §4):
+//! Two formats, as in ethereum-optimism/superchain-registry@8336d2ae (2026-08-04):
 //! - `superchain/extra/addresses/addresses.json`: an object keyed by the L2 chain id (as a
 //!   string), each value a map of contract and role names to addresses;
 //! - `superchain/configs/<superchain>/<chain>.toml`: one chain, with top-level `chain_id` and
 //!   `batch_inbox_addr`, an `[addresses]` table (only the Proxy addresses we need since
-//!   2025-09) and, in older files, `[roles]` with `UnsafeBlockSigner`.
+//!   2025-09, superchain-registry d56233c1 "reduce chain config addresses to minimal set
+//!   (#1103)") and, in older files, `[roles]` with `UnsafeBlockSigner`.
 
 use std::collections::BTreeMap;
 
@@ -127,8 +128,9 @@ mod tests {
     use super::*;
     use crate::discovery::well_known;
 
-    /// addresses.json shaped as networks.md §4 describes, with op-sepolia's values (§1) and
-    /// keys we do not pin (AddressManager, roles) that must be ignored.
+    /// addresses.json shaped as the registry's, with op-sepolia's values (`addresses.json`
+    /// at superchain-registry@8336d2ae) and keys we do not pin (AddressManager, roles) that must
+    /// be ignored.
     const ADDRESSES_JSON: &str = r#"{
       "11155420": {
         "AddressManager": "0x9bFE9c5609311DF1c011c47642253B78a4f33F4B",
@@ -147,7 +149,8 @@ mod tests {
       }
     }"#;
 
-    /// A chain TOML shaped as networks.md §4 describes (the minimal `[addresses]` of SR HEAD).
+    /// A chain TOML shaped as the registry's (the minimal `[addresses]` of
+    /// `superchain/configs/mainnet/op.toml` at superchain-registry@8336d2ae).
     const OP_TOML: &str = r#"
 name = "OP Mainnet"
 chain_id = 10

@@ -1,5 +1,5 @@
 //! Re-reading pinned contracts after `cacheTimeout`: a changed value is reported, never
-//! rewired (shared/docs/security.md "Chain safety"; threats.md C3 "PinnedValueChanged").
+//! rewired (`docs/security.md`, "Chain safety"; condition reason `PinnedValueChanged`).
 
 use std::time::Duration;
 
@@ -24,7 +24,8 @@ pub enum RereadDecision {
     Unchanged,
     /// Different values: keep the pinned status exactly as it is, keep every child as it is,
     /// and report the change (condition + Event). Rewiring a sequencer, batcher or proposer to
-    /// a new contract on an L1 answer alone is the attack C3 describes; a person approves it.
+    /// a new contract on an L1 answer alone would let a lying L1 endpoint redirect the chain;
+    /// a person approves it.
     Changed { changes: Vec<Change> },
 }
 

@@ -1,11 +1,13 @@
 //! Discovery from one address: SystemConfig's getters.
 //!
-//! Selectors and return types are those of shared/opstack/networks.md §2 (SystemConfig ABI of
-//! op-contracts v7, semver 3.14.2); a unit test recomputes each from its signature. Getters
-//! differ across SystemConfig versions (e.g. `disputeGameFactory()` exists only since the
-//! fault-proof upgrade of 2024-04, `l2OutputOracle()` only before it), so a getter that reverts
-//! or returns nothing is "absent", never an error; only the required fields
-//! ([`super::Field::REQUIRED`]) must be found, by some getter.
+//! Selectors and return types are those of the SystemConfig ABI snapshot
+//! `packages/contracts-bedrock/snapshots/abi/SystemConfig.json` at
+//! ethereum-optimism/optimism@a5f807798b (SystemConfig semver 3.14.2, op-contracts v7); a unit
+//! test recomputes each from its signature. Getters differ across SystemConfig versions (e.g.
+//! `disputeGameFactory()` exists only since the fault-proof upgrade of 2024-04,
+//! `l2OutputOracle()` only before it, and `batchInbox()` is gone from SystemConfig 4.0.0, the
+//! snapshot at optimism@v1.19.6), so a getter that reverts or returns nothing is "absent", never
+//! an error; only the required fields ([`super::Field::REQUIRED`]) must be found, by some getter.
 
 use alloy_primitives::{Address, Bytes, U256};
 use alloy_sol_types::{SolType, sol_data};
@@ -21,7 +23,7 @@ pub struct Getter {
     pub field: Field,
 }
 
-/// The SystemConfig getters discovery calls, with selectors from networks.md §2.
+/// The SystemConfig getters discovery calls, with their selectors (see the module docs).
 pub const SYSTEM_CONFIG_GETTERS: [Getter; 10] = [
     Getter {
         signature: "optimismPortal()",
@@ -76,8 +78,9 @@ pub const SYSTEM_CONFIG_GETTERS: [Getter; 10] = [
     },
 ];
 
-/// OptimismPortal2's `disputeGameFactory()` (networks.md §2, "Related getters"): the factory
-/// the portal actually proves withdrawals against, so the authoritative answer.
+/// OptimismPortal2's `disputeGameFactory()` (`snapshots/abi/OptimismPortal2.json`, same
+/// commit): the factory the portal actually proves withdrawals against, so the authoritative
+/// answer.
 pub const PORTAL_DISPUTE_GAME_FACTORY: Getter = Getter {
     signature: "disputeGameFactory()",
     selector: [0xf2, 0xb4, 0xe6, 0x17],

@@ -131,8 +131,8 @@ pub const CROSS_CHECKED: [Field; 8] = [
     Field::BatchInbox,
 ];
 
-/// What L1 said must match an independent copy wherever both know a value (threats.md C3:
-/// "cross-check against the embedded superchain-registry entry").
+/// What L1 said must match an independent copy (the registry copy, or the well-known table)
+/// wherever both know a value (`docs/security.md`, "Chain safety").
 pub fn cross_check(
     from_l1: &Contracts,
     l1_source: &str,

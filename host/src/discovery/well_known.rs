@@ -1,12 +1,18 @@
 //! The operator's own table of public networks.
 //!
-//! Every address below is copied from shared/opstack/networks.md §1, which read them from the
-//! superchain-registry (`superchain/extra/addresses/addresses.json` and the chain TOMLs) at the
-//! commits it names. There is no L2OutputOracle: these chains run fault proofs, and op-proposer
-//! no longer takes `--l2oo-address` (networks.md §0).
+//! Every address below is copied from ethereum-optimism/superchain-registry
+//! (`superchain/extra/addresses/addresses.json` for the contracts and the unsafe block signer,
+//! `superchain/configs/<superchain>/<chain>.toml` for `batch_inbox_addr`): OP Mainnet and OP
+//! Sepolia at `8336d2aedd19b87a57b01ae36ba4afef8ea377d0` (2026-08-04), Base at the parent of
+//! `0d9aefc41de3b6137f6794b82675d4448f62f097`, the commit that removed it. There is no
+//! L2OutputOracle: these chains run fault proofs, the registry no longer lists one for them, and
+//! op-proposer no longer takes `--l2oo-address` (ethereum-optimism/optimism `4de6002bf9`,
+//! "Remove l2oo support (#18706)").
 //!
-//! Base left the registry on 2026-04-27 and no longer runs op-node (networks.md §0, §1): its
-//! entries are kept as `historical`, good for finding its SystemConfig, not for pinning.
+//! Base left the registry on 2026-04-27 (superchain-registry `0d9aefc4`, "superchain: remove
+//! base-mainnet|sepolia|sepolia-dev-0 (#1212)") and no longer runs op-node (base/node `e684286`
+//! switched its consensus client to base-consensus; `bfff3f4` removed op-node): its entries are
+//! kept as `historical`, good for finding its SystemConfig, not for pinning.
 
 use alloy_primitives::Address;
 
@@ -15,7 +21,8 @@ use super::{Contracts, DiscoveryError, Field, address};
 /// One public network as the registry described it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct WellKnownNetwork {
-    /// The op-node `--network` name (networks.md §4: `<toml basename>-<superchain dir>`).
+    /// The op-node `--network` name: `<toml basename>-<superchain dir>` (`ChainNames` in
+    /// ethereum-optimism/optimism@v1.19.6 `op-core/superchain/chain.go`).
     pub name: &'static str,
     pub chain_id: u64,
     pub l1_chain_id: u64,
@@ -33,7 +40,7 @@ pub struct WellKnownNetwork {
 }
 
 pub const NETWORKS: [WellKnownNetwork; 4] = [
-    // networks.md §1 "op-mainnet (L2 chain 10)": SR configs/mainnet/op.toml, addresses.json["10"].
+    // superchain-registry@8336d2ae: configs/mainnet/op.toml, addresses.json["10"].
     WellKnownNetwork {
         name: "op-mainnet",
         chain_id: 10,
@@ -49,8 +56,7 @@ pub const NETWORKS: [WellKnownNetwork; 4] = [
         batch_inbox: "0xFF00000000000000000000000000000000000010",
         unsafe_block_signer: "0xAAAA45d9549EDA09E70937013520214382Ffc4A2",
     },
-    // networks.md §1 "op-sepolia (L2 chain 11155420)": SR configs/sepolia/op.toml,
-    // addresses.json["11155420"].
+    // superchain-registry@8336d2ae: configs/sepolia/op.toml, addresses.json["11155420"].
     WellKnownNetwork {
         name: "op-sepolia",
         chain_id: 11_155_420,
@@ -66,8 +72,8 @@ pub const NETWORKS: [WellKnownNetwork; 4] = [
         batch_inbox: "0xff00000000000000000000000000000011155420",
         unsafe_block_signer: "0x57CACBB0d30b01eb2462e5dC940c161aff3230D3",
     },
-    // networks.md §1 "base-mainnet (L2 chain 8453)": SR-pre-base-removal; removed from the
-    // registry 2026-04-27, "may have changed after Base left the registry".
+    // superchain-registry@0d9aefc4^ (before Base's removal): configs/mainnet/base.toml,
+    // addresses.json["8453"]. The registry no longer tracks them: read them from L1 instead.
     WellKnownNetwork {
         name: "base-mainnet",
         chain_id: 8453,
@@ -83,7 +89,8 @@ pub const NETWORKS: [WellKnownNetwork; 4] = [
         batch_inbox: "0xFf00000000000000000000000000000000008453",
         unsafe_block_signer: "0xAf6E19BE0F9cE7f8afd49a1824851023A8249e8a",
     },
-    // networks.md §1 "base-sepolia (L2 chain 84532)": SR-pre-base-removal, historical as above.
+    // superchain-registry@0d9aefc4^: configs/sepolia/base.toml, addresses.json["84532"];
+    // historical as above.
     WellKnownNetwork {
         name: "base-sepolia",
         chain_id: 84_532,
@@ -209,7 +216,9 @@ mod tests {
 
     #[test]
     fn no_entry_carries_an_l2_output_oracle() {
-        // The historical L2OutputOracle proxies (networks.md §0) must not creep back in.
+        // The historical L2OutputOracle proxies (`L2OutputOracleProxy` in
+        // superchain/extra/addresses/<superchain>/<chain>.json at superchain-registry@bd843893,
+        // 2024-04-30) must not creep back in.
         let l2oos = [
             "0xdfe97868233d1aa22e815a266982f2cf17685a27",
             "0x90e9c4f8a994a250f6aefd61cafb4f2e895d458f",

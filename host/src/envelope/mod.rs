@@ -1,5 +1,5 @@
 //! The envelope: what every rendered object must satisfy before the host applies it, whoever
-//! rendered it (`shared/docs/security.md`). Plugin output is untrusted input.
+//! rendered it (`docs/security.md`, "The envelope"). Plugin output is untrusted input.
 //!
 //! Policy on the namespace: an object without a namespace gets the CR's; an object naming any
 //! other namespace is **rejected**, not rewritten, because a plugin that asks for another

@@ -1,6 +1,8 @@
 //! Pod Security Standards, profile "restricted": the 19 controls the built-in admission runs
-//! (baseline 1–12 plus restricted 13–19), as listed in `shared/docs/threats.md` §D from
-//! `kubernetes/pod-security-admission` `policy/check_*.go`.
+//! (baseline 1–12 plus restricted 13–19), read from `policy/check_*.go` of
+//! kubernetes/pod-security-admission@8f84a87 (the code behind
+//! https://kubernetes.io/docs/concepts/security/pod-security-standards/). The numbering is this
+//! project's; `docs/security.md` lists the controls by number.
 //!
 //! The host runs this on every rendered pod template, whoever rendered it, so a chain's plugin
 //! cannot smuggle a privileged pod past a namespace that does not enforce the profile itself.
@@ -15,7 +17,7 @@ use k8s_openapi::api::core::v1::{
 /// One broken control.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PodSecurityViolation {
-    /// Control number (1–19) as numbered in threats.md §D.
+    /// Control number (1–19), as listed in `docs/security.md`.
     pub control: u8,
     /// Control name, e.g. `Privilege escalation`.
     pub name: &'static str,

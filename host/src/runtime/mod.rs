@@ -49,7 +49,8 @@ use bindings::policy::PolicyPre;
 use bindings::renderer::RendererPre;
 use sandbox::State;
 
-/// Limits applied to every plugin and every call. Defaults are those of `security.md`.
+/// Limits applied to every plugin and every call. The defaults are the sandbox limits of
+/// `docs/security.md`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
     /// Wall-clock time per call, instantiation included.

@@ -1,9 +1,10 @@
 //! The bundled renderer of `OpBatcher`: one op-batcher Deployment named after the resource,
 //! one replica with the `Recreate` strategy (two batchers must never sign with one key).
 //!
-//! Every flag comes from `shared/opstack/flags/op-batcher.txt` (copied to
-//! `plugins/testdata/flags/`, where a test checks each rendered flag against it). The batcher key
-//! reaches the binary only as `OP_BATCHER_PRIVATE_KEY` from its Secret (keys.md §6–7).
+//! Every flag is in `plugins/testdata/flags/op-batcher.txt` (the flags op-batcher defines, read
+//! from its source at the commit named in the file's header), and a test checks each rendered
+//! flag against it. The batcher key reaches the binary only as `OP_BATCHER_PRIVATE_KEY` from its
+//! Secret (why: `opstack_plugin_sdk::op_service`).
 
 use opstack_plugin_sdk::crds::conventions::endpoint;
 use opstack_plugin_sdk::crds::{

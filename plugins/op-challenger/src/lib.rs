@@ -3,9 +3,10 @@
 //! of the same name, which carries only the metrics port: op-challenger has no RPC server, so
 //! readiness comes from its metrics server.
 //!
-//! Every flag comes from `shared/opstack/flags/op-challenger.txt` (copied to
-//! `plugins/testdata/flags/`, where a test checks each rendered flag against it). The key
-//! reaches the binary only as `OP_CHALLENGER_PRIVATE_KEY` from its Secret (keys.md §6–7).
+//! Every flag is in `plugins/testdata/flags/op-challenger.txt` (the flags op-challenger defines,
+//! read from its source at the commit named in the file's header), and a test checks each
+//! rendered flag against it. The key reaches the binary only as `OP_CHALLENGER_PRIVATE_KEY` from
+//! its Secret (why: `opstack_plugin_sdk::op_service`).
 
 use std::collections::BTreeMap;
 
@@ -32,8 +33,13 @@ use opstack_plugin_sdk::{
     PluginError, PluginInfo, RenderInput, RenderOutput, ValidatingRenderer, export_renderer,
 };
 
-/// The image when the resource sets none (a release that knows cannon-kona; it bundles cannon,
-/// op-program and kona-host and sets their paths in its environment, ops-notes §7).
+/// The image when the resource sets none: v1.9.3, the op-challenger release "required for
+/// Upgrade 19" (2026-05-26; `docs/public-docs/releases/op-challenger.mdx` in
+/// ethereum-optimism/optimism@v1.19.6), which knows cannon-kona. The image recipe a week before
+/// that release bundles cannon, op-program and kona-host and sets their paths in the environment
+/// (`OP_CHALLENGER_CANNON_BIN`, `_CANNON_SERVER`, `_CANNON_KONA_SERVER`: target
+/// `op-challenger-target` of `ops/docker/op-stack-go/Dockerfile` at optimism@a5f807798b,
+/// 2026-05-18).
 pub const DEFAULT_IMAGE: &str =
     "us-docker.pkg.dev/oplabs-tools-artifacts/images/op-challenger:v1.9.3";
 /// Size of the datadir volume when `spec.storage` is unset.

@@ -198,10 +198,11 @@ pub fn container(plan: &Plan) -> Container {
 }
 
 /// Readiness from `optimism_syncStatus`, not `/healthz` (which answers 200 as soon as the RPC
-/// server runs, synced or not). The op-node image is Alpine with busybox (ops-notes §12), so the
-/// probe uses busybox `wget`, `sed` and `date`: op-node must answer the call, and, when the node
-/// follows gossip, its unsafe L2 head must be at most five minutes old. A node that is still
-/// syncing is therefore not ready, and the Service does not send it traffic.
+/// server runs, synced or not). The op-node image is Alpine with busybox (`TARGET_BASE_IMAGE`
+/// `alpine:3.20` in `ops/docker/op-stack-go/Dockerfile` at ethereum-optimism/optimism@a5f807798b),
+/// so the probe uses busybox `wget`, `sed` and `date`: op-node must answer the call, and, when
+/// the node follows gossip, its unsafe L2 head must be at most five minutes old. A node that is
+/// still syncing is therefore not ready, and the Service does not send it traffic.
 ///
 /// Exceptions, where an old head is expected: a replica with p2p off advances only with L1
 /// batches, and a sequencer started with `stopped: true` produces nothing until

@@ -31,7 +31,8 @@ pub fn container(plan: &Plan) -> Container {
     flags.set("datadir", paths::EL_DATA);
 
     // JSON-RPC on all interfaces for the Service. A sequencer also serves `miner`: op-batcher's
-    // throttling calls miner_setMaxDASize on it (ops-notes §5).
+    // throttling calls miner_setMaxDASize on it (`SetMaxDASizeMethod` in
+    // ethereum-optimism/optimism@v1.19.6 `op-batcher/batcher/driver.go`).
     json_rpc_flags(&mut flags, &reth.networking, ports, plan.sequencer);
 
     // The Engine API stays on loopback; the JWT file must exist (op-reth never generates it

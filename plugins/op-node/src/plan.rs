@@ -16,9 +16,10 @@ use opstack_plugin_sdk::crds::conventions::{
 
 /// Engine API port of both execution clients. It binds 127.0.0.1 and is never on a Service.
 pub const ENGINE_PORT: i32 = 8551;
-/// Metrics port of op-reth: the port its image EXPOSEs (ops-notes §9). op-node's metrics use
-/// the network's `sharedConfig.metrics.port`; both containers share the pod's network
-/// namespace, so the execution client needs a port of its own.
+/// Metrics port of op-reth: the port its image EXPOSEs (`rust/op-reth/DockerfileOp` in
+/// ethereum-optimism/optimism@v1.19.6). op-node's metrics use the network's
+/// `sharedConfig.metrics.port`; both containers share the pod's network namespace, so the
+/// execution client needs a port of its own.
 pub const OP_RETH_METRICS_PORT: i32 = 9001;
 /// Metrics port of op-geth: its default `--metrics.port` (op-geth.txt).
 pub const OP_GETH_METRICS_PORT: i32 = 6060;

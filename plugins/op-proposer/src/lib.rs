@@ -2,8 +2,9 @@
 //! one replica with the `Recreate` strategy (two proposers must never sign with one key).
 //!
 //! op-proposer only proposes through the DisputeGameFactory: `--l2oo-address` was removed
-//! (`shared/opstack/flags/op-proposer.txt`), so it is never rendered. The key reaches the binary
-//! only as `OP_PROPOSER_PRIVATE_KEY` from its Secret (keys.md §6–7).
+//! (ethereum-optimism/optimism `4de6002bf9`, "Remove l2oo support (#18706)"; noted in
+//! `plugins/testdata/flags/op-proposer.txt`), so it is never rendered. The key reaches the binary
+//! only as `OP_PROPOSER_PRIVATE_KEY` from its Secret (why: `opstack_plugin_sdk::op_service`).
 
 use opstack_plugin_sdk::crds::OptimismNetworkSpec;
 use opstack_plugin_sdk::crds::conventions::endpoint;

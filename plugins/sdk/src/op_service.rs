@@ -2,9 +2,15 @@
 //! applies) shares through `op-service`: the txmgr, signer, log, metrics and RPC flags, the
 //! `OP_<SVC>_*` environment route for values that must stay out of argv, and one restricted pod.
 //!
-//! Facts: `shared/opstack/keys.md` §6–7 (key handling), the binaries' flag lists in
-//! `shared/opstack/flags/` (every flag used here exists in op-batcher, op-proposer and
-//! op-challenger alike).
+//! Key handling follows ethereum-optimism/optimism@v1.19.6: the three services take a signing
+//! key from `--private-key`, `--mnemonic` + `--hd-path` or a remote signer (`--signer.*`), and the
+//! remote signer wins when its endpoint and address are set (`SignerFactoryFromConfig` in
+//! `op-service/crypto/signature.go`; flags in `op-service/txmgr/cli.go` and
+//! `op-service/signer/cli.go`). No key flag reads a file, and a flag would put the key in argv,
+//! so a private key goes in `<PREFIX>_PRIVATE_KEY` from a `secretKeyRef`, never in a flag: every
+//! flag also has an env var, and urfave/cli takes the flag over the env var. Every flag used here
+//! is in the flag lists of op-batcher, op-proposer and op-challenger alike
+//! (`plugins/testdata/flags/`).
 
 use std::collections::BTreeMap;
 
@@ -150,7 +156,7 @@ impl ServiceParts {
         )
     }
 
-    /// Transaction signing (keys.md §6–7): exactly one of a private key, as
+    /// Transaction signing (see the module docs): exactly one of a private key, as
     /// `<prefix>_PRIVATE_KEY` from the host's `private-key` Secret (never `--private-key`), or a
     /// remote signer (`--signer.endpoint`, `--signer.address`, and mTLS files from the host's
     /// `signer-tls` Secret at absolute paths, or `--signer.tls.enabled=false`).
@@ -307,7 +313,7 @@ pub fn service_container(
 
 /// The Deployment of a service that signs with one key: exactly one replica and the `Recreate`
 /// strategy, so a rollout stops the old pod before the new one starts and two pods never sign
-/// with the same key (`shared/docs/security.md`, "Chain safety").
+/// with the same key (`docs/security.md`, "Chain safety").
 pub fn single_signer_deployment(
     name: &str,
     labels: &BTreeMap<String, String>,
@@ -359,7 +365,8 @@ pub struct RpcService<'a> {
 impl RpcService<'_> {
     /// Adds the txmgr, logging (network), metrics and RPC flags to `parts` and renders the
     /// single-signer Deployment `name`: RPC and metrics ports, `/healthz` probes on the RPC port
-    /// (ops-notes §8), resources, the restricted pod with the network's identity.
+    /// (served by op-service's RPC server: optimism@v1.19.6 `op-service/rpc/handler.go`),
+    /// resources, the restricted pod with the network's identity.
     pub fn deployment(
         &self,
         name: &str,

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // Test doubles of the OP Stack L1 contracts that discovery reads, for the discovery tests
 // against `geth --dev`. Only the getters matter: their selectors must be those of the real
-// contracts (shared/opstack/networks.md §2), which the tests check against this build's
-// methodIdentifiers. Regenerate artifacts.json with build.sh after any change here.
+// contracts (the ABI snapshots in ethereum-optimism/optimism@a5f807798b
+// packages/contracts-bedrock/snapshots/abi/, as listed in host/src/discovery/system_config.rs),
+// which the tests check against this build's methodIdentifiers. Regenerate artifacts.json with
+// build.sh after any change here.
 pragma solidity 0.8.30;
 
 /// Has runtime code and nothing else: stands in for the messenger, bridges and factories whose
