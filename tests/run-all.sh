@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The whole test suite. Works on a fresh machine: it installs the wasm target and builds
-# (or reuses from a cache outside the checkout) the real control plane and L1 node the
-# integration tests run against. No tier is skipped: a missing piece fails the run.
+# The whole test suite. Works on a fresh machine: it installs the wasm and musl targets and
+# builds (or reuses from a cache outside the checkout) the real control plane, node and L1 node
+# the integration tests run against. No tier is skipped: a missing piece fails the run.
+# The node tier needs root (network links, mounts, cgroups) and leaves the host as it found it:
+# a snapshot before and after the tests must match.
 #
 # Usage: tests/run-all.sh [extra args for cargo test]
 set -uo pipefail
@@ -20,10 +22,14 @@ step() {
     echo "    $name: $((SECONDS - t0)) s" >&2
 }
 
-if command -v rustup >/dev/null && ! rustup target list --installed | grep -qx wasm32-wasip2; then
-    step "install the wasm32-wasip2 target" rustup target add wasm32-wasip2
-fi
-step "control plane: etcd, kube-apiserver, kube-controller-manager" bash tests/control-plane/setup.sh
+for target in wasm32-wasip2 x86_64-unknown-linux-musl; do
+    if command -v rustup >/dev/null && ! rustup target list --installed | grep -qx "$target"; then
+        step "install the $target target" rustup target add "$target"
+    fi
+done
+step "Kubernetes: etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kube-proxy, kubectl" \
+    bash tests/control-plane/setup.sh
+step "node: containerd, CoreDNS, pause, runc and the CNI plugins" bash tests/node/setup.sh
 step "L1 node: geth" bash tests/l1-node/setup.sh
 step "plugins: build every wasm guest" bash plugins/build.sh
 # The operator bundles the plugins just built instead of building them a second time.
@@ -31,6 +37,15 @@ target_dir=${CARGO_TARGET_DIR:-target}
 [[ "$target_dir" = /* ]] || target_dir="$(pwd)/$target_dir"
 export OPSTACK_PLUGIN_DIR="$target_dir/wasm32-wasip2/plugin"
 step "the API types build for wasm32-wasip2" cargo build --quiet --profile plugin --target wasm32-wasip2 -p opstack-crds
+# The node tier's images hold static binaries: the operator (deploy/Containerfile) and the test
+# workload (tests/workload/Containerfile), built as those files' build stages would.
+step "static binaries for the node's images" \
+    cargo build --quiet --release --target x86_64-unknown-linux-musl -p opstack-operator -p opstack-test-workload
+
+host_before=$(mktemp)
+host_after=$(mktemp)
+trap 'rm -f "$host_before" "$host_after"' EXIT
+bash tests/node/host-state.sh >"$host_before"
 
 echo "==> cargo test --workspace" >&2
 t0=$SECONDS
@@ -42,7 +57,17 @@ echo "==> no test process left behind" >&2
 bash tests/control-plane/check-no-leftovers.sh
 leftovers_status=$?
 
+echo "==> the host is as before the tests (links, chains, mounts, cgroups, kernel settings)" >&2
+bash tests/node/host-state.sh >"$host_after"
+if diff "$host_before" "$host_after" >&2; then
+    echo "    nothing left behind" >&2
+    host_status=0
+else
+    echo "FAILED: the tests left the host changed (< before, > after)" >&2
+    host_status=1
+fi
+
 echo "==> total $((SECONDS - started)) s" >&2
-if ((tests_status != 0 || leftovers_status != 0)); then
+if ((tests_status != 0 || leftovers_status != 0 || host_status != 0)); then
     exit 1
 fi

@@ -29,27 +29,56 @@ static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 impl ArtifactCache {
     /// Opens (creating if needed, mode 0700) the cache directory and checks it is private.
+    ///
+    /// A directory someone else made for us is fine too: the kubelet creates an `emptyDir`
+    /// owned by root with mode 0777, whatever the pod's user. Then the cache lives in a
+    /// subdirectory `uid-<uid>` this process creates and owns. Either way every artifact is also
+    /// checked on the open file before it is loaded (see `try_load`), so a directory swapped
+    /// under us can at worst cost a recompile.
     pub fn open(dir: &Path, engine: &Engine) -> Result<Self, Error> {
-        let host = |what: &str, e: &dyn std::fmt::Display| Error::Host {
-            message: format!("plugin cache {}: {what}: {e}", dir.display()),
+        let host = |path: &Path, what: &str, e: &dyn std::fmt::Display| Error::Host {
+            message: format!("plugin cache {}: {what}: {e}", path.display()),
         };
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(|e| host("cannot create", &e))?;
-        let meta = fs::symlink_metadata(dir).map_err(|e| host("cannot stat", &e))?;
-        check_private(
-            meta.is_dir(),
-            meta.uid(),
-            meta.permissions().mode(),
-            current_uid(),
-        )
-        .map_err(|why| host("refusing to use", &why))?;
+        let private_dir = |path: &Path, recursive: bool| -> Result<(), Error> {
+            match fs::DirBuilder::new()
+                .recursive(recursive)
+                .mode(0o700)
+                .create(path)
+            {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(host(path, "cannot create", &e)),
+            }
+            let meta = fs::symlink_metadata(path).map_err(|e| host(path, "cannot stat", &e))?;
+            check_private(
+                meta.is_dir(),
+                meta.uid(),
+                meta.permissions().mode(),
+                current_uid(),
+            )
+            .map_err(|why| host(path, "refusing to use", &why))
+        };
+        let dir = match private_dir(dir, true) {
+            Ok(()) => dir.to_owned(),
+            Err(refused) => {
+                let meta = fs::symlink_metadata(dir).map_err(|e| host(dir, "cannot stat", &e))?;
+                if !meta.is_dir() {
+                    return Err(refused);
+                }
+                let own = dir.join(format!("uid-{}", current_uid()));
+                private_dir(&own, false)?;
+                own
+            }
+        };
         Ok(ArtifactCache {
-            dir: dir.to_owned(),
+            dir,
             engine_hash: engine_hash(engine),
         })
+    }
+
+    /// The directory artifacts are kept in (the one given, or the private subdirectory).
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     /// Where the artifact for this plugin digest lives, for this engine configuration.
@@ -88,17 +117,26 @@ impl ArtifactCache {
     }
 
     fn try_load(&self, engine: &Engine, path: &Path) -> Option<Component> {
-        let meta = fs::symlink_metadata(path).ok()?;
+        // Checked and read through one file descriptor, never by path twice: what is checked is
+        // what is loaded, even if the directory entry changes in between.
+        let mut file = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(path)
+            .ok()?;
+        let meta = file.metadata().ok()?;
         let ours =
             meta.is_file() && meta.uid() == current_uid() && meta.permissions().mode() & 0o022 == 0;
         if !ours {
             return None;
         }
-        // SAFETY: the directory is private to this user (checked in `open`) and only ever holds
-        // files written by `write_atomically` below; files are replaced by rename, never
-        // modified in place, so the mapping stays valid. A file from another wasmtime version
-        // or configuration is rejected by wasmtime with an error, not loaded.
-        match unsafe { Component::deserialize_file(engine, path) } {
+        let mut bytes = Vec::with_capacity(meta.len() as usize);
+        std::io::Read::read_to_end(&mut file, &mut bytes).ok()?;
+        // SAFETY: the bytes come from a regular file owned by this user and writable by no one
+        // else, and only `write_atomically` below writes such files (renamed into place, never
+        // modified). A file from another wasmtime version or configuration is rejected by
+        // wasmtime with an error, not loaded.
+        match unsafe { Component::deserialize(engine, &bytes) } {
             Ok(component) => Some(component),
             Err(_) => {
                 let _ = fs::remove_file(path);
@@ -195,6 +233,37 @@ mod tests {
         assert!(check_private(true, 0, 0o700, 1000).is_err());
         assert!(check_private(true, 1000, 0o770, 1000).is_err());
         assert!(check_private(true, 1000, 0o777, 1000).is_err());
+    }
+
+    #[test]
+    fn a_shared_directory_gets_a_private_subdirectory_of_ours() {
+        // What the kubelet gives an emptyDir: world-writable, not ours (here: ours but 0777,
+        // which the rule refuses the same way).
+        let shared =
+            std::env::temp_dir().join(format!("opstack-cache-shared-{}", std::process::id()));
+        fs::create_dir_all(&shared).unwrap();
+        fs::set_permissions(&shared, fs::Permissions::from_mode(0o777)).unwrap();
+        let engine = Engine::default();
+        let cache = ArtifactCache::open(&shared, &engine).unwrap();
+        assert_eq!(cache.dir(), shared.join(format!("uid-{}", current_uid())));
+        let meta = fs::symlink_metadata(cache.dir()).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, 0o700);
+        // Opening again reuses it.
+        assert_eq!(
+            ArtifactCache::open(&shared, &engine).unwrap().dir(),
+            cache.dir()
+        );
+        fs::remove_dir_all(&shared).unwrap();
+    }
+
+    #[test]
+    fn a_private_directory_is_used_as_it_is() {
+        let private =
+            std::env::temp_dir().join(format!("opstack-cache-private-{}", std::process::id()));
+        let engine = Engine::default();
+        let cache = ArtifactCache::open(&private, &engine).unwrap();
+        assert_eq!(cache.dir(), private);
+        fs::remove_dir_all(&private).unwrap();
     }
 
     #[test]

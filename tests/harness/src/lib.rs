@@ -28,7 +28,10 @@
 //! ```
 
 mod binaries;
+pub mod image;
+pub mod node;
 mod pki;
+pub mod pods;
 mod process;
 
 use std::io;
@@ -74,6 +77,14 @@ const FIELD_MANAGER: &str = "opstack-test-harness";
 pub const CONTROLLERS: &str = "garbage-collector-controller,namespace-controller,\
                                statefulset-controller,deployment-controller,replicaset-controller";
 
+/// With a node, also what pods, Services and volumes need: ServiceAccounts and the root CA in
+/// every namespace, Endpoints, claims bound to volumes, node health, disruption budgets.
+pub const NODE_CONTROLLERS: &str = "serviceaccount-controller,root-ca-certificate-publisher-controller,\
+                                    endpoints-controller,endpointslice-controller,\
+                                    persistentvolume-binder-controller,persistentvolume-protection-controller,\
+                                    persistentvolumeclaim-protection-controller,node-lifecycle-controller,\
+                                    disruption-controller,pod-garbage-collector-controller";
+
 /// Set to keep the temp dir (logs, etcd data, kubeconfigs) after the run, for debugging.
 pub const KEEP_TEMP_DIR_ENV: &str = "OPSTACK_HARNESS_KEEP_TMP";
 
@@ -89,6 +100,9 @@ pub struct ControlPlaneConfig {
     pub crds: Vec<CustomResourceDefinition>,
     /// Also run kube-controller-manager (garbage collection, namespace deletion, workloads).
     pub controller_manager: bool,
+    /// Also run a node (kubelet, containerd, kube-proxy, CoreDNS, volumes) and the scheduler, so
+    /// pods run. Implies the controller-manager. See [`node`].
+    pub node: bool,
 }
 
 impl Default for ControlPlaneConfig {
@@ -96,6 +110,7 @@ impl Default for ControlPlaneConfig {
         ControlPlaneConfig {
             crds: opstack_crds::all_crds(),
             controller_manager: false,
+            node: false,
         }
     }
 }
@@ -105,6 +120,15 @@ impl ControlPlaneConfig {
     pub fn with_controller_manager() -> Self {
         ControlPlaneConfig {
             controller_manager: true,
+            ..ControlPlaneConfig::default()
+        }
+    }
+
+    /// The project's CRDs, a controller-manager, a scheduler and a node: a whole cluster.
+    pub fn with_node() -> Self {
+        ControlPlaneConfig {
+            controller_manager: true,
+            node: true,
             ..ControlPlaneConfig::default()
         }
     }
@@ -151,6 +175,10 @@ pub enum HarnessError {
     Kube(#[from] kube::Error),
     #[error("could not build a tokio runtime for startup: {0}")]
     Runtime(io::Error),
+    #[error("{0}")]
+    Node(#[from] node::NodeError),
+    #[error("the node did not start: {message}\n{logs}")]
+    NodeStart { message: String, logs: String },
 }
 
 impl HarnessError {
@@ -174,8 +202,11 @@ pub struct ControlPlane {
     operator_kubeconfig: PathBuf,
     crd_names: Vec<String>,
     controller_manager: bool,
-    /// In start order; stopped in reverse (controller-manager, apiserver, etcd).
+    /// In start order; stopped in reverse (node processes, scheduler, controller-manager,
+    /// apiserver, etcd).
     processes: Mutex<Vec<ManagedProcess>>,
+    /// Torn down in `stop`, once every process is gone.
+    node: Option<node::Node>,
 }
 
 impl ControlPlane {
@@ -198,8 +229,7 @@ impl ControlPlane {
         let binaries = Binaries {
             etcd: binaries::require_binary("etcd"),
             kube_apiserver: binaries::require_binary("kube-apiserver"),
-            kube_controller_manager: config
-                .controller_manager
+            kube_controller_manager: (config.controller_manager || config.node)
                 .then(|| binaries::require_binary("kube-controller-manager")),
         };
         std::thread::scope(|scope| {
@@ -271,6 +301,11 @@ impl ControlPlane {
         &self.crd_names
     }
 
+    /// The node, when the config asked for one ([`ControlPlaneConfig::with_node`]).
+    pub fn node(&self) -> Option<&node::Node> {
+        self.node.as_ref()
+    }
+
     /// A kubeconfig for the admin (for `kubectl --kubeconfig`).
     pub fn admin_kubeconfig(&self) -> &Path {
         &self.admin_kubeconfig
@@ -317,14 +352,25 @@ impl ControlPlane {
             COUNTER.fetch_add(1, Ordering::Relaxed),
             &random_hex(3)
         );
+        // Pod Security "restricted" is enforced, as the operator's users are told to: a pod the
+        // renderers produce that breaks it is refused by the apiserver, not only by our checks.
         let namespace: Namespace = serde_json::from_value(serde_json::json!({
-            "metadata": { "name": name, "labels": { "opstack.test/harness": "true" } }
+            "metadata": { "name": name, "labels": {
+                "opstack.test/harness": "true",
+                "pod-security.kubernetes.io/enforce": "restricted",
+                "pod-security.kubernetes.io/enforce-version": "latest",
+            } }
         }))
         .expect("a Namespace literal");
-        Api::<Namespace>::all(self.admin_client())
+        let admin = self.admin_client();
+        Api::<Namespace>::all(admin.clone())
             .create(&PostParams::default(), &namespace)
             .await
             .unwrap_or_else(|error| panic!("could not create test namespace {name}: {error}"));
+        if self.node.is_some() {
+            // A pod is refused until the namespace's `default` ServiceAccount exists.
+            pods::wait_for_default_service_account(&admin, &name).await;
+        }
         name
     }
 
@@ -335,6 +381,9 @@ impl ControlPlane {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         while let Some(process) = processes.pop() {
             drop(process);
+        }
+        if let Some(node) = self.node.take() {
+            node.tear_down();
         }
         remove_temp_dir(&self.temp_dir);
     }
@@ -351,6 +400,9 @@ struct Binaries {
     kube_apiserver: PathBuf,
     kube_controller_manager: Option<PathBuf>,
 }
+
+/// The token of the node's kubelet: the Node authorizer knows it by this name and group.
+const NODE_USER_GROUP: &str = "system:nodes";
 
 /// Installs ring as rustls's process-wide crypto provider. kube picks its provider from the
 /// crate features; once any other crate in the test binary enables aws-lc-rs too, rustls
@@ -477,6 +529,20 @@ fn start_once(
     config: &ControlPlaneConfig,
 ) -> Result<ControlPlane, HarnessError> {
     remove_stale_temp_dirs();
+    // The node IP must exist before the apiserver binds it.
+    let prepared_node = if config.node {
+        Some(node::PreparedHost::prepare()?)
+    } else {
+        None
+    };
+    let net = &node::config::NETWORK;
+    // With a node, everything the pods reach listens on the node IP (a host-only link) instead
+    // of loopback, which pods cannot reach.
+    let listen_ip = if config.node {
+        net.node_ip
+    } else {
+        "127.0.0.1"
+    };
     let temp_dir = std::env::temp_dir().join(format!(
         "{TEMP_DIR_PREFIX}{}-{}",
         std::process::id(),
@@ -489,17 +555,38 @@ fn start_once(
     // which kills what was started and removes the dir.
     let admin_token = random_hex(24);
     let operator_token = random_hex(24);
-    let pki = pki::generate()?;
+    let node_token = random_hex(24);
+    let apiserver_sans: Vec<String> = if config.node {
+        [
+            net.node_ip,
+            net.kubernetes_service_ip,
+            "kubernetes",
+            "kubernetes.default",
+            "kubernetes.default.svc",
+            "kubernetes.default.svc.cluster.local",
+        ]
+        .map(str::to_owned)
+        .to_vec()
+    } else {
+        Vec::new()
+    };
+    let pki = pki::generate(&pki::PkiRequest {
+        apiserver_sans: &apiserver_sans,
+        node: config.node.then_some((net.node_name, net.node_ip)),
+    })?;
+    let ports = free_ports(11)?;
     let [
         etcd_client_port,
         etcd_peer_port,
         apiserver_port,
         controller_manager_port,
-    ] = free_ports(4)?[..]
+        scheduler_port,
+        ref node_ports @ ..,
+    ] = ports[..]
     else {
-        unreachable!("free_ports(4) returns 4 ports")
+        unreachable!("free_ports(11) returns 11 ports")
     };
-    let api_url = format!("https://127.0.0.1:{apiserver_port}");
+    let api_url = format!("https://{listen_ip}:{apiserver_port}");
     let mut control_plane = ControlPlane {
         api_url: api_url.clone(),
         temp_dir: temp_dir.clone(),
@@ -509,8 +596,9 @@ fn start_once(
         admin_kubeconfig: temp_dir.join("admin.kubeconfig"),
         operator_kubeconfig: temp_dir.join("operator.kubeconfig"),
         crd_names: Vec::new(),
-        controller_manager: config.controller_manager,
+        controller_manager: binaries.kube_controller_manager.is_some(),
         processes: Mutex::new(Vec::new()),
+        node: None,
     };
 
     let path = |name: &str| temp_dir.join(name);
@@ -522,12 +610,24 @@ fn start_once(
         &path("service-account.pub"),
         &pki.service_account_public_key_pem,
     )?;
+    if let Some(node_pki) = &pki.node {
+        write_file(
+            &path("apiserver-kubelet-client.crt"),
+            &node_pki.apiserver_kubelet_client_cert_pem,
+        )?;
+        write_file(
+            &path("apiserver-kubelet-client.key"),
+            &node_pki.apiserver_kubelet_client_key_pem,
+        )?;
+    }
+    let node_user = format!("system:node:{}", net.node_name);
     // --token-auth-file: token,user,uid,"group1,group2"
     write_file(
         &path("tokens.csv"),
         &format!(
             "{admin_token},{ADMIN_USER},opstack-test-admin-uid,\"system:masters,system:authenticated\"\n\
-             {operator_token},{OPERATOR_USER},opstack-operator-uid,\"{}\"\n",
+             {operator_token},{OPERATOR_USER},opstack-operator-uid,\"{}\"\n\
+             {node_token},{node_user},opstack-node-uid,\"{NODE_USER_GROUP},system:authenticated\"\n",
             OPERATOR_GROUPS.join(",")
         ),
     )?;
@@ -556,20 +656,16 @@ fn start_once(
     ];
     control_plane.spawn("etcd", &binaries.etcd, &etcd_args)?;
 
-    let apiserver_args = vec![
+    let mut apiserver_args = vec![
         format!("--etcd-servers={etcd_client_url}"),
-        "--bind-address=127.0.0.1".to_owned(),
+        format!("--bind-address={listen_ip}"),
         // Without it the apiserver looks for a default route, and exits if there is none.
-        "--advertise-address=127.0.0.1".to_owned(),
-        // The endpoint reconciler publishes the advertise address as the `kubernetes` Service's
-        // endpoint and refuses a loopback one; nothing here runs in a pod that would need it.
-        "--endpoint-reconciler-type=none".to_owned(),
+        format!("--advertise-address={listen_ip}"),
         format!("--secure-port={apiserver_port}"),
         format!("--cert-dir={}", path("apiserver-certs").display()),
         format!("--tls-cert-file={}", path("apiserver.crt").display()),
         format!("--tls-private-key-file={}", path("apiserver.key").display()),
         format!("--token-auth-file={}", path("tokens.csv").display()),
-        "--authorization-mode=RBAC".to_owned(),
         "--service-account-issuer=https://kubernetes.default.svc".to_owned(),
         format!(
             "--service-account-key-file={}",
@@ -579,11 +675,41 @@ fn start_once(
             "--service-account-signing-key-file={}",
             path("service-account.key").display()
         ),
-        "--service-cluster-ip-range=10.0.0.0/24".to_owned(),
-        // No controller mints service-account tokens here, so pods could not be admitted.
-        "--disable-admission-plugins=ServiceAccount".to_owned(),
         "--profiling=false".to_owned(),
     ];
+    if config.node {
+        apiserver_args.extend([
+            // The kubelet is authorized as a node, and may only touch its own Node and pods.
+            "--authorization-mode=Node,RBAC".to_owned(),
+            "--enable-admission-plugins=NodeRestriction".to_owned(),
+            format!("--service-cluster-ip-range={}", net.service_cidr),
+            // logs, exec and port-forward: the apiserver calls the kubelet as a client it trusts.
+            format!(
+                "--kubelet-client-certificate={}",
+                path("apiserver-kubelet-client.crt").display()
+            ),
+            format!(
+                "--kubelet-client-key={}",
+                path("apiserver-kubelet-client.key").display()
+            ),
+            format!(
+                "--kubelet-certificate-authority={}",
+                path("ca.crt").display()
+            ),
+            // The node's hostname resolves to 127.0.0.1 here, where the kubelet does not listen.
+            "--kubelet-preferred-address-types=InternalIP,Hostname".to_owned(),
+        ]);
+    } else {
+        apiserver_args.extend([
+            "--authorization-mode=RBAC".to_owned(),
+            // The endpoint reconciler publishes the advertise address as the `kubernetes`
+            // Service's endpoint and refuses a loopback one; nothing here runs in a pod.
+            "--endpoint-reconciler-type=none".to_owned(),
+            "--service-cluster-ip-range=10.0.0.0/24".to_owned(),
+            // No controller mints service-account tokens here, so pods could not be admitted.
+            "--disable-admission-plugins=ServiceAccount".to_owned(),
+        ]);
+    }
     control_plane.spawn("kube-apiserver", &binaries.kube_apiserver, &apiserver_args)?;
 
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -605,58 +731,99 @@ fn start_once(
             .await?;
 
         if let Some(kube_controller_manager) = &binaries.kube_controller_manager {
-            let controller_manager_args = vec![
-                format!("--kubeconfig={}", control_plane.admin_kubeconfig.display()),
-                format!(
-                    "--authentication-kubeconfig={}",
-                    control_plane.admin_kubeconfig.display()
-                ),
-                format!(
-                    "--authorization-kubeconfig={}",
-                    control_plane.admin_kubeconfig.display()
-                ),
-                format!("--controllers={CONTROLLERS}"),
-                "--leader-elect=false".to_owned(),
-                "--bind-address=127.0.0.1".to_owned(),
-                format!("--secure-port={controller_manager_port}"),
-                format!("--cert-dir={}", path("controller-manager-certs").display()),
-                "--profiling=false".to_owned(),
-            ];
+            let controllers = if config.node {
+                format!("{CONTROLLERS},{NODE_CONTROLLERS}")
+            } else {
+                CONTROLLERS.to_owned()
+            };
+            let mut controller_manager_args =
+                control_plane.component_args(controller_manager_port, "controller-manager");
+            controller_manager_args.push(format!("--controllers={controllers}"));
+            if config.node {
+                // Published into every namespace as kube-root-ca.crt, for in-cluster clients.
+                controller_manager_args
+                    .push(format!("--root-ca-file={}", path("ca.crt").display()));
+            }
             control_plane.spawn(
                 "kube-controller-manager",
                 kube_controller_manager,
                 &controller_manager_args,
             )?;
-            // It serves a self-signed cert; /healthz is readable without credentials.
-            let mut health_config = kube::Config::new(
-                format!("https://127.0.0.1:{controller_manager_port}")
-                    .parse()
-                    .expect("a valid URL"),
-            );
-            health_config.accept_invalid_certs = true;
-            let health_client = make_client(health_config);
             control_plane
-                .wait_until_ready("kube-controller-manager /healthz", STARTUP_TIMEOUT, || {
-                    let health_client = health_client.clone();
-                    async move {
-                        let request = http::Request::get("/healthz")
-                            .body(Vec::new())
-                            .expect("a GET request");
-                        health_client.request_text(request).await.map(drop)
-                    }
-                })
+                .wait_until_healthy("kube-controller-manager", controller_manager_port)
                 .await?;
         }
-
-        control_plane.install_crds(&admin, &config.crds).await
+        if let Some(prepared) = prepared_node {
+            let scheduler = prepared.binaries.kube_scheduler.clone();
+            let scheduler_args = control_plane.component_args(scheduler_port, "scheduler");
+            control_plane.spawn("kube-scheduler", &scheduler, &scheduler_args)?;
+            control_plane
+                .wait_until_healthy("kube-scheduler", scheduler_port)
+                .await?;
+            control_plane.install_crds(&admin, &config.crds).await?;
+            let node_pki = pki.node.as_ref().expect("node certificates with a node");
+            let join = node::Join {
+                ca_pem: &pki.ca_cert_pem,
+                kubelet_kubeconfig: kubeconfig_yaml(
+                    &api_url,
+                    &prepared.state.join("ca.crt"),
+                    &node_user,
+                    &node_token,
+                ),
+                admin_kubeconfig: &control_plane.admin_kubeconfig,
+                admin_context: ADMIN_USER,
+                kubelet_cert_pem: &node_pki.kubelet_cert_pem,
+                kubelet_key_pem: &node_pki.kubelet_key_pem,
+                ports: node_ports.try_into().expect("six node ports"),
+            };
+            let started = node::Node::start(
+                prepared,
+                join,
+                &admin,
+                control_plane.admin_config(),
+                &mut |name, program, args, env| {
+                    control_plane
+                        .spawn_with_env(name, program, args, env)
+                        .map_err(|e| e.to_string())
+                },
+                &|| {
+                    control_plane
+                        .check_processes_alive()
+                        .map_err(|e| e.to_string())
+                },
+            )
+            .await;
+            match started {
+                Ok(node) => control_plane.node = Some(node),
+                Err(message) => {
+                    return Err(HarnessError::NodeStart {
+                        message,
+                        logs: control_plane.all_log_tails(),
+                    });
+                }
+            }
+            Ok(())
+        } else {
+            control_plane.install_crds(&admin, &config.crds).await
+        }
     })?;
     Ok(control_plane)
 }
 
 impl ControlPlane {
-    fn spawn(&mut self, name: &str, program: &Path, args: &[String]) -> Result<(), HarnessError> {
+    fn spawn(&self, name: &str, program: &Path, args: &[String]) -> Result<(), HarnessError> {
+        self.spawn_with_env(name, program, args, &[])
+    }
+
+    fn spawn_with_env(
+        &self,
+        name: &str,
+        program: &Path,
+        args: &[String],
+        env: &[(&str, String)],
+    ) -> Result<(), HarnessError> {
         let log_path = self.temp_dir.join(format!("{name}.log"));
-        let process = process::spawn(name, program, args, &log_path).map_err(|source| {
+        let process = process::spawn(name, program, args, env, &log_path).map_err(|source| {
             HarnessError::Spawn {
                 name: name.to_owned(),
                 program: program.to_owned(),
@@ -664,10 +831,50 @@ impl ControlPlane {
             }
         })?;
         self.processes
-            .get_mut()
+            .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .push(process);
         Ok(())
+    }
+
+    /// The flags kube-controller-manager and kube-scheduler share: the admin's kubeconfig for
+    /// everything, no leader election, a secure port on loopback with a self-signed cert.
+    fn component_args(&self, port: u16, cert_dir: &str) -> Vec<String> {
+        let kubeconfig = self.admin_kubeconfig.display();
+        vec![
+            format!("--kubeconfig={kubeconfig}"),
+            format!("--authentication-kubeconfig={kubeconfig}"),
+            format!("--authorization-kubeconfig={kubeconfig}"),
+            "--leader-elect=false".to_owned(),
+            "--bind-address=127.0.0.1".to_owned(),
+            format!("--secure-port={port}"),
+            format!(
+                "--cert-dir={}",
+                self.temp_dir.join(format!("{cert_dir}-certs")).display()
+            ),
+            "--profiling=false".to_owned(),
+        ]
+    }
+
+    /// Waits for a component's `/healthz` on loopback (self-signed cert, no credentials needed).
+    async fn wait_until_healthy(&self, name: &str, port: u16) -> Result<(), HarnessError> {
+        let mut health_config = kube::Config::new(
+            format!("https://127.0.0.1:{port}")
+                .parse()
+                .expect("a valid URL"),
+        );
+        health_config.accept_invalid_certs = true;
+        let health_client = make_client(health_config);
+        self.wait_until_ready(&format!("{name} /healthz"), STARTUP_TIMEOUT, || {
+            let health_client = health_client.clone();
+            async move {
+                let request = http::Request::get("/healthz")
+                    .body(Vec::new())
+                    .expect("a GET request");
+                health_client.request_text(request).await.map(drop)
+            }
+        })
+        .await
     }
 
     /// Fails at once if a process has exited (with its log), else with every log's end.

@@ -18,9 +18,26 @@ pub(crate) struct ControlPlanePki {
     /// Verifies them (--service-account-key-file). A separate public key: the apiserver does
     /// not read a public key out of a PKCS#8 private key file.
     pub service_account_public_key_pem: String,
+    /// With a node: what the kubelet and the apiserver show each other.
+    pub node: Option<NodePki>,
 }
 
-pub(crate) fn generate() -> Result<ControlPlanePki, rcgen::Error> {
+/// The kubelet's serving certificate (for the node IP) and the client certificate the apiserver
+/// presents to the kubelet for logs, exec and port-forward (a `system:masters` identity).
+pub(crate) struct NodePki {
+    pub kubelet_cert_pem: String,
+    pub kubelet_key_pem: String,
+    pub apiserver_kubelet_client_cert_pem: String,
+    pub apiserver_kubelet_client_key_pem: String,
+}
+
+/// Extra names in the apiserver's serving certificate, and whether a node joins.
+pub(crate) struct PkiRequest<'a> {
+    pub apiserver_sans: &'a [String],
+    pub node: Option<(&'a str, &'a str)>,
+}
+
+pub(crate) fn generate(request: &PkiRequest<'_>) -> Result<ControlPlanePki, rcgen::Error> {
     let ca_key = KeyPair::generate()?;
     let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
     ca_params
@@ -33,14 +50,45 @@ pub(crate) fn generate() -> Result<ControlPlanePki, rcgen::Error> {
 
     let serving_key = KeyPair::generate()?;
     // The apiserver is reached as 127.0.0.1 (the clients) and possibly as localhost.
-    let mut serving_params =
-        CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])?;
+    let mut sans = vec!["127.0.0.1".to_owned(), "localhost".to_owned()];
+    sans.extend(request.apiserver_sans.iter().cloned());
+    let mut serving_params = CertificateParams::new(sans)?;
     serving_params
         .distinguished_name
         .push(DnType::CommonName, "kube-apiserver");
     let serving_cert = serving_params.signed_by(&serving_key, &ca_issuer)?;
 
     let service_account_key = KeyPair::generate()?;
+
+    let node = match request.node {
+        Some((node_name, node_ip)) => {
+            let kubelet_key = KeyPair::generate()?;
+            let mut kubelet_params =
+                CertificateParams::new(vec![node_ip.to_owned(), node_name.to_owned()])?;
+            kubelet_params
+                .distinguished_name
+                .push(DnType::CommonName, format!("system:node:{node_name}"));
+            let kubelet_cert = kubelet_params.signed_by(&kubelet_key, &ca_issuer)?;
+
+            let client_key = KeyPair::generate()?;
+            let mut client_params = CertificateParams::new(Vec::<String>::new())?;
+            client_params
+                .distinguished_name
+                .push(DnType::CommonName, "kube-apiserver-kubelet-client");
+            client_params
+                .distinguished_name
+                .push(DnType::OrganizationName, "system:masters");
+            client_params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+            let client_cert = client_params.signed_by(&client_key, &ca_issuer)?;
+            Some(NodePki {
+                kubelet_cert_pem: kubelet_cert.pem(),
+                kubelet_key_pem: kubelet_key.serialize_pem(),
+                apiserver_kubelet_client_cert_pem: client_cert.pem(),
+                apiserver_kubelet_client_key_pem: client_key.serialize_pem(),
+            })
+        }
+        None => None,
+    };
 
     Ok(ControlPlanePki {
         ca_cert_pem: ca_cert.pem(),
@@ -49,5 +97,6 @@ pub(crate) fn generate() -> Result<ControlPlanePki, rcgen::Error> {
         serving_key_pem: serving_key.serialize_pem(),
         service_account_key_pem: service_account_key.serialize_pem(),
         service_account_public_key_pem: service_account_key.public_key_pem(),
+        node,
     })
 }

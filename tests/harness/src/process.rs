@@ -107,12 +107,13 @@ fn spawner() -> &'static Mutex<mpsc::Sender<SpawnRequest>> {
     })
 }
 
-/// Starts `program args` with stdout and stderr appended to `log_path`, tied to this process's
-/// lifetime (see the module docs), and records its PID.
+/// Starts `program args` (with `env` added to the environment) with stdout and stderr appended
+/// to `log_path`, tied to this process's lifetime (see the module docs), and records its PID.
 pub(crate) fn spawn(
     name: &str,
     program: &Path,
     args: &[String],
+    env: &[(&str, String)],
     log_path: &Path,
 ) -> io::Result<ManagedProcess> {
     install_exit_hook();
@@ -123,6 +124,7 @@ pub(crate) fn spawn(
     let mut command = Command::new(program);
     command
         .args(args)
+        .envs(env.iter().map(|(key, value)| (key, value)))
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log);
@@ -164,16 +166,26 @@ pub(crate) fn spawn(
     })
 }
 
-/// PIDs that are running and temp dirs that exist, for the exit hook.
+/// PIDs that are running and temp dirs that exist, for the exit hook, and what must run once
+/// they are gone (the node's host teardown).
 struct ExitCleanup {
     pids: Vec<u32>,
     temp_dirs: Vec<PathBuf>,
+    after_kill: Vec<Box<dyn FnOnce() + Send>>,
 }
 
 static EXIT_CLEANUP: Mutex<ExitCleanup> = Mutex::new(ExitCleanup {
     pids: Vec::new(),
     temp_dirs: Vec::new(),
+    after_kill: Vec::new(),
 });
+
+/// Runs `action` at exit, after every registered process is killed and reaped. It must be
+/// idempotent: a teardown that already happened through `Drop` runs again here.
+pub(crate) fn run_at_exit(action: impl FnOnce() + Send + 'static) {
+    install_exit_hook();
+    with_exit_cleanup(|cleanup| cleanup.after_kill.push(Box::new(action)));
+}
 
 fn with_exit_cleanup(update: impl FnOnce(&mut ExitCleanup)) {
     let mut cleanup = EXIT_CLEANUP
@@ -230,7 +242,13 @@ extern "C" fn kill_everything_at_exit() {
             libc::waitpid(pid, std::ptr::null_mut(), 0);
         }
     }
-    for dir in cleanup.temp_dirs.drain(..) {
+    let actions: Vec<_> = cleanup.after_kill.drain(..).collect();
+    let dirs: Vec<_> = cleanup.temp_dirs.drain(..).collect();
+    drop(cleanup);
+    for action in actions {
+        action();
+    }
+    for dir in dirs {
         let _ = std::fs::remove_dir_all(dir);
     }
 }
