@@ -28,6 +28,7 @@
 //! ```
 
 mod binaries;
+pub mod devnet;
 pub mod image;
 pub mod node;
 mod pki;

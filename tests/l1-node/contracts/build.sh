@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Regenerates artifacts.json (deployable bytecode + selectors) from FakeSystemConfig.sol with
-# solc-js, the Solidity compiler from the npm registry, at a pinned version. The tests read the
-# committed artifacts.json, so they need neither npm nor solc at run time; run this only after
-# changing the .sol file, and commit both.
+# Regenerates the artifact files (deployable bytecode + selectors) from the .sol files with
+# solc-js, the Solidity compiler from the npm registry, at a pinned version:
+#   FakeSystemConfig.sol -> artifacts.json         (discovery tests, host/tests/discovery_support)
+#   DevnetL1.sol         -> devnet-artifacts.json  (the devnet, tests/harness/src/devnet)
+# The tests read the committed JSON files, so they need neither npm nor solc at run time; run this
+# only after changing a .sol file, and commit both.
 #   bash tests/l1-node/contracts/build.sh
 # solc is installed into a cache outside the checkout:
 #   ${OPSTACK_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/opstack-operator}/l1-node/solc-js-<version>/
@@ -29,8 +31,15 @@ if [[ ! -f "$solc_dir/node_modules/solc/package.json" ]]; then
     die "npm install solc@$SOLC_VERSION failed"
 fi
 
-NODE_PATH="$solc_dir/node_modules" SOLC_VERSION="$SOLC_VERSION" EVM_VERSION="$EVM_VERSION" \
-  node "$script_dir/compile.js" "$script_dir/FakeSystemConfig.sol" >"$script_dir/artifacts.json.partial" ||
-  die "compilation failed"
-mv -f "$script_dir/artifacts.json.partial" "$script_dir/artifacts.json"
-log "wrote $script_dir/artifacts.json"
+# One artifact file per source file: compile.js takes one file at a time.
+compile() {
+  local source="$1" output="$2"
+  NODE_PATH="$solc_dir/node_modules" SOLC_VERSION="$SOLC_VERSION" EVM_VERSION="$EVM_VERSION" \
+    node "$script_dir/compile.js" "$script_dir/$source" >"$script_dir/$output.partial" ||
+    die "compilation of $source failed"
+  mv -f "$script_dir/$output.partial" "$script_dir/$output"
+  log "wrote $script_dir/$output"
+}
+
+compile FakeSystemConfig.sol artifacts.json
+compile DevnetL1.sol devnet-artifacts.json
