@@ -270,8 +270,12 @@ impl Default for ServiceRpcConfig {
 /// L1 transaction manager settings shared by op-batcher, op-proposer and op-challenger
 /// (`op-service/txmgr` flags). Unset fields keep the binary's default.
 #[skip_serializing_none]
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
+// The txmgr refuses a zero interval at start ("must provide ReceiptQueryInterval":
+// ethereum-optimism/optimism@v1.19.6 op-service/txmgr/cli.go); a duration is zero when it has
+// no digit from 1 to 9.
+#[x_kube(validation = Rule::new("!has(self.receiptQueryInterval) || self.receiptQueryInterval.matches('[1-9]')").message("receiptQueryInterval must be more than zero: the transaction manager refuses 0").field_path(".receiptQueryInterval"))]
 pub struct TxManagerConfig {
     /// L1 confirmations to wait for (`--num-confirmations`).
     #[schemars(range(min = 1, max = 1000))]
@@ -288,6 +292,12 @@ pub struct TxManagerConfig {
     /// Timeout of each L1 network call (`--network-timeout`).
     #[schemars(length(max = 64), pattern(DURATION_PATTERN))]
     pub network_timeout: Option<String>,
+    /// How often to ask L1 for the receipt of a sent transaction
+    /// (`--txmgr.receipt-query-interval`; the binary's default is `12s`). Set it near the L1
+    /// block time when that is shorter than 12 s (a dev L1 of 1–2 s blocks), or every
+    /// confirmation waits up to 12 s.
+    #[schemars(length(max = 64), pattern(DURATION_PATTERN))]
+    pub receipt_query_interval: Option<String>,
 }
 
 /// Resource requests and limits of one container. When unset, the network's

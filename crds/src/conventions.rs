@@ -35,6 +35,14 @@ pub mod endpoint {
     pub const EXECUTION_RPC: &str = "execution-rpc";
     pub const EXECUTION_WS: &str = "execution-ws";
     pub const ROLLUP_RPC: &str = "rollup-rpc";
+    /// op-node's libp2p multiaddr, `/dns4/<p2p Service>.<ns>.svc/tcp/<port>/p2p/<peer id>`:
+    /// only when the host knows the node's P2P key (its peer ID).
+    pub const ROLLUP_P2P: &str = "rollup-p2p";
+}
+
+/// Name of the headless Service through which an `OpNode`'s P2P ports are reached.
+pub fn p2p_service(opnode: &str) -> String {
+    format!("{opnode}-p2p")
 }
 
 /// Name of the engine JWT Secret the host generates for an `OpNode`.

@@ -74,6 +74,12 @@ pub struct OptimismNetworkSpec {
     /// A Secret key holding the L1 beacon URL (for URLs that carry an API key).
     pub l1_beacon_url_secret_ref: Option<SecretKeyRef>,
 
+    /// The L1 has no beacon API (a dev L1 such as `geth --dev`), so op-node runs without one
+    /// (`--l1.beacon.ignore`). Only for chains whose batches go to L1 as calldata: a blob batch
+    /// cannot be read without a beacon endpoint, and derivation stops at the first one.
+    #[serde(default)]
+    pub l1_beacon_ignore: bool,
+
     /// Timeout of the operator's own L1 calls (discovery and health probes), e.g. `10s`.
     #[serde(default = "default_l1_rpc_timeout")]
     #[schemars(length(max = 64), pattern(DURATION_PATTERN))]
@@ -118,7 +124,11 @@ pub struct ChainConfigSource {
     /// The JSON document itself. The operator stores it in a ConfigMap the nodes mount.
     #[schemars(length(min = 2, max = 1048576))]
     pub inline: Option<String>,
-    /// A key of an existing ConfigMap holding the JSON document.
+    /// A key of an existing ConfigMap holding the JSON document. For the L2 genesis, a key
+    /// ending in `.gz` holds it gzip-compressed (in `binaryData`): a chain's genesis is about
+    /// 10 MB, ten times what a ConfigMap may hold, and compresses to a few hundred KB
+    /// (`gzip -9 genesis.json && kubectl create configmap chain --from-file=genesis.json.gz`).
+    /// Each node unpacks it before its execution client starts.
     pub config_map_ref: Option<ConfigMapKeyRef>,
     /// Use the document built into the binaries for `spec.networkName`.
     pub from_network_name: Option<bool>,

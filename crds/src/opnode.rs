@@ -27,7 +27,9 @@ use crate::common::*;
     printcolumn = r#"{"name":"Client","type":"string","jsonPath":".spec.executionClient"}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
     printcolumn = r#"{"name":"Head","type":"integer","jsonPath":".status.nodeInfo.chainHead.blockNumber"}"#,
+    printcolumn = r#"{"name":"Safe","type":"integer","jsonPath":".status.nodeInfo.safeHead.blockNumber"}"#,
     printcolumn = r#"{"name":"Peers","type":"integer","jsonPath":".status.nodeInfo.peerCount"}"#,
+    printcolumn = r#"{"name":"Synced","type":"string","jsonPath":".status.conditions[?(@.type==\"Synced\")].status"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
     printcolumn = r#"{"name":"Reason","type":"string","priority":1,"jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#
 )]
@@ -116,11 +118,14 @@ pub struct OpNodeConfig {
     /// Image override of the op-node container.
     #[serde(default)]
     pub image: ImageSpec,
-    /// Sync mode (`--syncmode`): `execution-layer` (the default here: the execution client
-    /// snap/staged-syncs to the tip, then op-node derives) or `consensus-layer` (op-node derives
-    /// every block from L1 and drives the execution client block by block).
-    #[serde(default)]
-    pub sync_mode: SyncMode,
+    /// Sync mode (`--syncmode`): `execution-layer` (the execution client snap/staged-syncs to
+    /// the tip from its P2P peers, then op-node derives) or `consensus-layer` (op-node derives
+    /// every block from L1 and drives the execution client block by block). Unset: the one that
+    /// works for this node: `consensus-layer` for a sequencer (at genesis there is no one to
+    /// sync from, and with execution-layer it would wait for peers forever) and for a node of a
+    /// custom chain whose execution client has no bootnodes (nothing to snap-sync from);
+    /// `execution-layer` for a replica of a registry network, whose client knows its bootnodes.
+    pub sync_mode: Option<SyncMode>,
     /// Fetch missing unsafe blocks over p2p request-response during consensus-layer sync
     /// (`--syncmode.req-resp`); the binary's default when unset.
     pub req_resp_sync: Option<bool>,
@@ -133,6 +138,14 @@ pub struct OpNodeConfig {
     pub l1_trust_rpc: bool,
     /// Kind of L1 RPC provider, to fetch receipts the cheapest way (`--l1.rpckind`).
     pub l1_rpc_kind: Option<L1RpcKind>,
+    /// How often op-node asks L1 for a new head (`--l1.http-poll-interval`, e.g. `2s`; the
+    /// binary's default, 12s, when unset). Set it to the L1's block time on a faster L1.
+    #[schemars(length(max = 64), pattern(DURATION_PATTERN))]
+    pub l1_http_poll_interval: Option<String>,
+    /// How often op-node asks L1 for the safe and finalized heads
+    /// (`--l1.epoch-poll-interval`; the binary's default, 6m24s, one L1 epoch, when unset).
+    #[schemars(length(max = 64), pattern(DURATION_PATTERN))]
+    pub l1_epoch_poll_interval: Option<String>,
     /// Peer-to-peer networking.
     #[serde(default)]
     pub p2p: P2pConfig,
@@ -690,13 +703,19 @@ pub enum WorkloadPhase {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NodeInfo {
-    /// The unsafe L2 head.
+    /// The unsafe L2 head: the newest block the node has (gossiped or built).
     pub chain_head: Option<BlockRef>,
-    /// Heads of the sync pipeline.
+    /// The safe L2 head: derived from batches on L1.
+    pub safe_head: Option<BlockRef>,
+    /// The finalized L2 head: derived from finalized L1 blocks.
+    pub finalized_head: Option<BlockRef>,
+    /// The L1 head op-node sees.
+    pub l1_head: Option<BlockRef>,
+    /// Block numbers of the sync pipeline, and whether the node is still catching up.
     pub sync_status: Option<SyncStatus>,
     /// Connected op-node peers.
     pub peer_count: Option<i64>,
-    /// Whether op-node reaches the execution client's Engine API.
+    /// Whether the execution client answers its JSON-RPC.
     pub engine_connected: Option<bool>,
 }
 

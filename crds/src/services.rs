@@ -180,16 +180,19 @@ pub struct OpBatcherStatus {
     pub batcher_info: Option<BatcherInfo>,
 }
 
-/// Batch submission figures.
+/// Batch submission figures, from the batcher's metrics (`op_batcher_default_*`).
 #[skip_serializing_none]
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BatcherInfo {
-    /// The last batch transaction seen.
+    /// The last batch transaction confirmed on L1. The metrics give its time only, not its
+    /// hash or block.
     pub last_batch_submitted: Option<L1TxRef>,
-    /// Batches waiting to be submitted.
+    /// Channels (batches of L2 blocks) the batcher holds until the L2 safe head passes them:
+    /// the one being filled, and those sent or still to send (`channel_queue_length`).
     pub pending_batches: Option<i64>,
-    /// Batches submitted since the pod started.
+    /// Batch transactions confirmed on L1 since the pod started
+    /// (`batcher_tx_total{stage="success"}`).
     pub total_batches_submitted: Option<i64>,
 }
 
@@ -202,7 +205,8 @@ pub struct L1TxRef {
     pub block_number: Option<i64>,
     /// Transaction hash.
     pub transaction_hash: Option<String>,
-    /// When it was included.
+    /// When the service saw it confirmed (its metrics' event time), a few seconds after the L1
+    /// block's own time.
     pub timestamp: Option<Time>,
 }
 
@@ -304,16 +308,19 @@ pub struct OpProposerStatus {
     pub proposer_info: Option<ProposerInfo>,
 }
 
-/// Proposal figures.
+/// Proposal figures, from the proposer's metrics (`op_proposer_default_*`).
 #[skip_serializing_none]
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ProposerInfo {
-    /// The last proposal seen.
+    /// The last proposal transaction confirmed on L1 without reverting. The metrics give its
+    /// time and L2 block only, not its output root, game or hash.
     pub last_proposal_submitted: Option<ProposalRef>,
-    /// Proposals made since the pod started.
+    /// Proposal transactions confirmed on L1 without reverting since the pod started
+    /// (`txmgr_confirm_total{status="success"}`).
     pub total_proposals_submitted: Option<i64>,
-    /// When the next proposal is due.
+    /// When the next proposal is due at the latest: the last one plus
+    /// `spec.proposal.proposalInterval` (the proposer skips while its output root is unchanged).
     pub next_proposal_due: Option<Time>,
 }
 
@@ -330,7 +337,8 @@ pub struct ProposalRef {
     pub game_addr: Option<String>,
     /// Transaction hash.
     pub transaction_hash: Option<String>,
-    /// When it was included.
+    /// When the proposer saw it confirmed (its metrics' event time), a few seconds after the L1
+    /// block's own time.
     pub timestamp: Option<Time>,
 }
 

@@ -156,7 +156,8 @@ fn opnode_columns_answer_is_it_ok() {
     assert_eq!(
         names,
         [
-            "Network", "Type", "Client", "Ready", "Head", "Peers", "Age", "Reason"
+            "Network", "Type", "Client", "Ready", "Head", "Safe", "Peers", "Synced", "Age",
+            "Reason"
         ]
     );
 }
