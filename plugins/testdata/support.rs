@@ -414,7 +414,6 @@ pub fn assert_restricted(rendered: &Rendered) {
 
 /// The one Deployment `name`: one replica, `Recreate` (one signer per key).
 pub fn assert_single_signer_deployment(rendered: &Rendered, name: &str) {
-    assert_eq!(rendered.objects.len(), 1);
     let deployment = object(rendered, "Deployment");
     assert_eq!(deployment["metadata"]["name"], name);
     assert_eq!(deployment["spec"]["replicas"], 1);
@@ -422,6 +421,56 @@ pub fn assert_single_signer_deployment(rendered: &Rendered, name: &str) {
         deployment["spec"]["strategy"],
         json!({ "type": "Recreate" })
     );
+}
+
+/// The one Service, `name`, ClusterIP: it selects exactly the Deployment's pods (its selector
+/// equals the Deployment's, which carries the CR's `instance` label) and forwards `ports`
+/// (name, port) to the container ports of the same names.
+pub fn assert_service_over_own_pods(rendered: &Rendered, name: &str, ports: &[(&str, i64)]) {
+    let service = object(rendered, "Service");
+    let deployment = object(rendered, "Deployment");
+    assert_eq!(service["metadata"]["name"], name);
+    assert_eq!(service["spec"]["type"], "ClusterIP");
+    let selector = &service["spec"]["selector"];
+    assert_eq!(selector, &deployment["spec"]["selector"]["matchLabels"]);
+    assert_eq!(selector["app.kubernetes.io/instance"], name);
+    let expected: Vec<Value> = ports
+        .iter()
+        .map(|(port_name, port)| {
+            json!({ "name": port_name, "port": port, "protocol": "TCP", "targetPort": port_name })
+        })
+        .collect();
+    assert_eq!(service["spec"]["ports"], json!(expected));
+    let container_ports: Vec<&Value> = containers(rendered)[0]["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| &p["name"])
+        .collect();
+    for (port_name, _) in ports {
+        assert!(
+            container_ports.contains(&&json!(port_name)),
+            "the container has no port {port_name}: {container_ports:?}"
+        );
+    }
+}
+
+/// Every probe is an HTTP GET or a TCP connect: the OP Stack images have no shell or tools to
+/// exec a probe command in.
+pub fn assert_probes_need_no_shell(rendered: &Rendered) {
+    for container in containers(rendered) {
+        for probe in ["startupProbe", "livenessProbe", "readinessProbe"] {
+            let Some(probe) = container.get(probe) else {
+                continue;
+            };
+            assert!(
+                probe.get("exec").is_none(),
+                "{} execs a command: {probe}",
+                container["name"]
+            );
+            assert!(probe.get("httpGet").is_some() || probe.get("tcpSocket").is_some());
+        }
+    }
 }
 
 /// The key is `<env>` from the `private-key` Secret `secret` (key `private-key`), never a flag.

@@ -1,5 +1,7 @@
 //! The bundled renderer of `OpBatcher`: one op-batcher Deployment named after the resource,
-//! one replica with the `Recreate` strategy (two batchers must never sign with one key).
+//! one replica with the `Recreate` strategy (two batchers must never sign with one key), and a
+//! ClusterIP Service of the same name with its RPC and metrics ports, through which the operator
+//! reads its metrics for the status.
 //!
 //! Every flag is in `plugins/testdata/flags/op-batcher.txt` (the flags op-batcher defines, read
 //! from its source at the commit named in the file's header), and a test checks each rendered
@@ -36,7 +38,7 @@ impl ValidatingRenderer for OpBatcherRenderer {
 
 export_renderer!(OpBatcherRenderer);
 
-/// Renders an `OpBatcher` into its Deployment.
+/// Renders an `OpBatcher` into its Deployment and Service.
 pub fn render(input: &RenderInput) -> Result<RenderOutput, PluginError> {
     let batcher = input.op_batcher()?;
     let network: OptimismNetworkSpec = input.network_spec()?;
@@ -67,6 +69,7 @@ pub fn render(input: &RenderInput) -> Result<RenderOutput, PluginError> {
         resources: spec.resources.as_ref(),
     };
     out.push(&service.deployment(&name, parts, &network))?;
+    out.push(&service.service(&name, &network))?;
     Ok(out)
 }
 

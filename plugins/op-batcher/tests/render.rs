@@ -4,6 +4,8 @@
 #[path = "../../testdata/support.rs"]
 mod support;
 
+use std::collections::BTreeSet;
+
 use opstack_plugin_sdk::RenderInput;
 use opstack_plugin_sdk::harness::{Harness, Rendered};
 use opstack_plugin_sdk::serde_json::{Value, json};
@@ -53,6 +55,28 @@ fn mainnet_grade() -> Value {
     })
 }
 
+/// The settings of the local devnet the suite runs (a dev L1 with 2-s blocks, calldata): what
+/// made op-batcher v1.19.6 post promptly there when it ran as a plain process.
+fn devnet() -> Value {
+    json!({
+        "batching": { "maxChannelDuration": 1, "subSafetyMargin": 4, "pollInterval": "1s" },
+        "dataAvailability": { "type": "calldata" },
+        "l1Transaction": { "numConfirmations": 1, "receiptQueryInterval": "1s" },
+    })
+}
+
+/// The op-batcher command line that worked on that devnet, without its endpoints, key and RPC
+/// address (those come from the network, the Secret and the pod).
+const DEVNET_FLAGS: &[(&str, &str)] = &[
+    ("data-availability-type", "calldata"),
+    ("num-confirmations", "1"),
+    ("max-channel-duration", "1"),
+    ("poll-interval", "1s"),
+    ("sub-safety-margin", "4"),
+    ("txmgr.receipt-query-interval", "1s"),
+    ("log.level", "info"),
+];
+
 /// Every fixture: (snapshot name, input).
 fn fixtures() -> Vec<(&'static str, RenderInput)> {
     vec![
@@ -77,6 +101,10 @@ fn fixtures() -> Vec<(&'static str, RenderInput)> {
         (
             "remote_signer_plain_defaults",
             batcher(json!({}), L1::Literal, Chain::Named, Signing::RemoteSigner),
+        ),
+        (
+            "devnet_calldata_private_key_custom_chain",
+            batcher(devnet(), L1::Literal, Chain::Custom, Signing::PrivateKey),
         ),
     ]
 }
@@ -337,6 +365,82 @@ fn rpc_admin_metrics_and_logging_follow_the_cr_and_the_network() {
     assert!(!has_flag(&args, "rpc.enable-admin"));
     let ports = &containers(&rendered)[0]["ports"];
     assert_eq!(ports.as_array().unwrap().len(), 1, "{ports}");
+}
+
+#[test]
+fn batcher_renders_receipt_query_interval_from_spec() {
+    let rendered = with(json!({ "l1Transaction": { "receiptQueryInterval": "1s" } }));
+    assert_eq!(
+        flag(&args(&rendered), "txmgr.receipt-query-interval"),
+        Some("1s")
+    );
+}
+
+#[test]
+fn receipt_query_interval_is_the_binarys_default_when_unset() {
+    assert!(!has_flag(&args(&plain()), "txmgr.receipt-query-interval"));
+}
+
+#[test]
+fn devnet_batcher_renders_the_command_line_that_worked_and_nothing_else() {
+    let rendered = with(devnet());
+    let args = args(&rendered);
+    for (name, value) in DEVNET_FLAGS {
+        assert_eq!(flag(&args, name), Some(*value), "--{name}");
+    }
+    let rendered_names: BTreeSet<&str> = args
+        .iter()
+        .map(|a| a.trim_start_matches("--").split('=').next().unwrap())
+        .collect();
+    let mut expected: BTreeSet<&str> = DEVNET_FLAGS.iter().map(|(name, _)| *name).collect();
+    // Endpoints from the network and the sequencer's Service; RPC on every pod address; the
+    // network's log format; metrics, which the operator reads for the status.
+    expected.extend([
+        "l1-eth-rpc",
+        "l2-eth-rpc",
+        "rollup-rpc",
+        "rpc.addr",
+        "rpc.port",
+        "log.format",
+        "metrics.enabled",
+        "metrics.addr",
+        "metrics.port",
+    ]);
+    assert_eq!(rendered_names, expected);
+    assert_private_key_env(&rendered, "OP_BATCHER_PRIVATE_KEY", "batcher-key");
+}
+
+#[test]
+fn batcher_service_selects_only_its_pods_with_rpc_and_metrics_ports() {
+    suite().each(|_, rendered| {
+        let rpc = containers(rendered)[0]["ports"][0]["containerPort"]
+            .as_i64()
+            .unwrap();
+        assert_service_over_own_pods(rendered, "batcher", &[("rpc", rpc), ("metrics", 7300)]);
+    });
+}
+
+#[test]
+fn batcher_service_has_no_metrics_port_when_metrics_are_off() {
+    let rendered = with(json!({ "metrics": { "enabled": false } }));
+    assert_service_over_own_pods(&rendered, "batcher", &[("rpc", 8545)]);
+}
+
+#[test]
+fn probes_are_http_because_the_image_has_no_shell() {
+    suite().each(|_, rendered| assert_probes_need_no_shell(rendered));
+}
+
+#[test]
+fn startup_probe_outlasts_the_dial_retries_before_liveness_applies() {
+    let rendered = plain();
+    let startup = &containers(&rendered)[0]["startupProbe"];
+    assert_eq!(startup["httpGet"]["path"], "/healthz");
+    assert_eq!(startup["httpGet"]["port"], "rpc");
+    let budget =
+        startup["periodSeconds"].as_i64().unwrap() * startup["failureThreshold"].as_i64().unwrap();
+    // L1, L2 and rollup dials are each retried for up to a minute before the RPC server starts.
+    assert!(budget >= 180, "{budget} s");
 }
 
 #[test]

@@ -19,10 +19,6 @@ use crate::workload::{self, paths, volumes};
 pub const DEFAULT_IMAGE: &str =
     "us-docker.pkg.dev/oplabs-tools-artifacts/images/op-geth:v1.101609.0";
 
-/// Written after `geth init` succeeded; its presence skips the step on every later start.
-const INIT_MARKER: &str = "/data/.genesis-initialised";
-const _: () = assert!(matches!(paths::EL_DATA.as_bytes(), b"/data"));
-
 fn config(plan: &Plan) -> OpGethConfig {
     plan.spec.op_geth.clone().unwrap_or_default()
 }
@@ -137,9 +133,11 @@ pub fn container(plan: &Plan) -> Container {
     container
 }
 
-/// For a custom chain: `geth init` with the genesis file, once. The marker is written only after
-/// init succeeded, so an interrupted init runs again; init against a datadir holding another
-/// genesis fails loudly ("incompatible genesis") instead of starting a wrong chain.
+/// For a custom chain: `geth init` with the genesis file, on every start. It is idempotent:
+/// against a datadir holding the same genesis it rewrites nothing and exits 0, and against one
+/// holding another genesis it fails loudly ("database contains incompatible genesis") instead
+/// of starting a wrong chain (checked with op-geth v1.101702.3). So it needs no marker file and
+/// no shell, which the image does not have.
 pub fn init_container(plan: &Plan) -> Option<Container> {
     if !matches!(plan.genesis, ChainSource::File { .. }) {
         return None;
@@ -150,22 +148,18 @@ pub fn init_container(plan: &Plan) -> Option<Container> {
         .set("datadir", paths::EL_DATA)
         .set_opt("state.scheme", geth.state_scheme.map(state_scheme))
         .set_opt("db.engine", geth.db_engine.map(db_engine));
-    let init = format!(
-        "geth init {} {}",
-        flags.to_args().join(" "),
-        paths::GENESIS_FILE
-    );
-    let script = format!(
-        "set -e\nif [ -f {INIT_MARKER} ]; then echo 'genesis already written'; exit 0; fi\n\
-         {init}\ntouch {INIT_MARKER}\n"
-    );
     let mut container = ContainerBuilder::new("geth-init", image(&geth))
-        .command(&["sh", "-c", &script])
+        .command(&["geth", "init"])
+        .flags(flags)
         .mount(volumes::EL_DATA, paths::EL_DATA, false)
         .mount(volumes::GENESIS, paths::GENESIS_DIR, true)
         .mount(volumes::EL_TMP, "/tmp", false)
         .resources(el_resources(plan))
         .build();
+    container
+        .args
+        .get_or_insert_with(Vec::new)
+        .push(paths::GENESIS_FILE.to_owned());
     workload::set_pull_policy(&mut container, geth.image.pull_policy);
     Some(container)
 }

@@ -16,11 +16,6 @@ use crate::workload::{self, paths, volumes};
 /// after that removal) and the release production charts pin (ops-notes §12).
 pub const DEFAULT_IMAGE: &str = "us-docker.pkg.dev/oplabs-tools-artifacts/images/op-node:v1.17.0";
 
-/// How old the unsafe head may be for a node to count as ready (p2p on): with gossip a synced
-/// node is a few block times behind the sequencer; five minutes tolerates a slow L1 or a short
-/// gossip outage without flapping.
-const MAX_UNSAFE_HEAD_AGE_SECONDS: u32 = 300;
-
 pub fn container(plan: &Plan) -> Container {
     let spec = &plan.spec.op_node;
     let ports = &plan.ports;
@@ -36,13 +31,24 @@ pub fn container(plan: &Plan) -> Container {
         Source::Secret { name, key } => secret_env.push(("OP_NODE_L1_ETH_RPC", name, key)),
     }
     match &plan.l1_beacon {
-        Source::Value(url) => {
+        Some(Source::Value(url)) => {
             flags.set("l1.beacon", url);
         }
-        Source::Secret { name, key } => secret_env.push(("OP_NODE_L1_BEACON", name, key)),
+        Some(Source::Secret { name, key }) => secret_env.push(("OP_NODE_L1_BEACON", name, key)),
+        None => {}
     }
+    flags.switch_if("l1.beacon.ignore", plan.l1_beacon_ignore);
     flags.switch_if("l1.trustrpc", spec.l1_trust_rpc);
     flags.set_opt("l1.rpckind", spec.l1_rpc_kind.map(l1_rpc_kind));
+    flags
+        .set_opt(
+            "l1.http-poll-interval",
+            spec.l1_http_poll_interval.as_deref(),
+        )
+        .set_opt(
+            "l1.epoch-poll-interval",
+            spec.l1_epoch_poll_interval.as_deref(),
+        );
 
     // The Engine API, inside the pod.
     flags
@@ -72,7 +78,7 @@ pub fn container(plan: &Plan) -> Container {
 
     flags.set(
         "syncmode",
-        match spec.sync_mode {
+        match plan.sync_mode {
             SyncMode::ExecutionLayer => "execution-layer",
             SyncMode::ConsensusLayer => "consensus-layer",
         },
@@ -98,11 +104,26 @@ pub fn container(plan: &Plan) -> Container {
                 .set("p2p.peerstore.path", paths::PEERSTORE)
                 .set("p2p.discovery.path", paths::DISCOVERY_DB)
                 .switch_if("p2p.no-discovery", !p2p.discovery.enabled);
+            // op-node falls back to its built-in bootnodes (OP Mainnet's and Sepolia's) when
+            // none are given, and resolves their names at start even with --p2p.no-discovery
+            // (v1.19.6). So: the user's bootnodes, those built-in ones only for a registry
+            // network with discovery on, and otherwise explicitly none.
+            let named = matches!(plan.rollup, ChainSource::Named(_));
             if p2p.discovery.enabled && !p2p.discovery.bootnodes.is_empty() {
                 flags.set("p2p.bootnodes", p2p.discovery.bootnodes.join(","));
+            } else if !(p2p.discovery.enabled && named) {
+                flags.set("p2p.bootnodes", "");
             }
-            if !p2p.static_peers.is_empty() {
-                flags.set("p2p.static", p2p.static_peers.join(","));
+            // A replica always peers with its sequencer: without it a replica on a private
+            // chain has no one to gossip with and waits for L1 batches.
+            let mut static_peers = p2p.static_peers.clone();
+            if let Some(sequencer) = &plan.sequencer_p2p
+                && !static_peers.contains(sequencer)
+            {
+                static_peers.push(sequencer.clone());
+            }
+            if !static_peers.is_empty() {
+                flags.set("p2p.static", static_peers.join(","));
             }
             flags.set_opt(
                 "p2p.scoring",
@@ -170,7 +191,7 @@ pub fn container(plan: &Plan) -> Container {
     builder = builder
         .startup(k8s::tcp_probe("rpc", 10, 60))
         .liveness(k8s::tcp_probe("rpc", 30, 5))
-        .readiness(readiness(plan))
+        .readiness(readiness())
         .resources(
             plan.spec
                 .resources
@@ -197,40 +218,13 @@ pub fn container(plan: &Plan) -> Container {
     container
 }
 
-/// Readiness from `optimism_syncStatus`, not `/healthz` (which answers 200 as soon as the RPC
-/// server runs, synced or not). The op-node image is Alpine with busybox (`TARGET_BASE_IMAGE`
-/// `alpine:3.20` in `ops/docker/op-stack-go/Dockerfile` at ethereum-optimism/optimism@a5f807798b),
-/// so the probe uses busybox `wget`, `sed` and `date`: op-node must answer the call, and, when
-/// the node follows gossip, its unsafe L2 head must be at most five minutes old. A node that is
-/// still syncing is therefore not ready, and the Service does not send it traffic.
-///
-/// Exceptions, where an old head is expected: a replica with p2p off advances only with L1
-/// batches, and a sequencer started with `stopped: true` produces nothing until
-/// `admin_startSequencer`; for them the probe only requires a sync status with an unsafe head.
-/// Limits: the probe trusts the pod's clock, and it breaks if a future image drops busybox
-/// (then the pod never becomes ready, which is loud rather than silently wrong).
-fn readiness(plan: &Plan) -> Probe {
-    let stopped = plan
-        .spec
-        .op_node
-        .sequencer
-        .as_ref()
-        .is_some_and(|s| s.stopped);
-    let check_age = plan.ports.op_node_p2p.is_some() && !(plan.sequencer && stopped);
-    let mut script = format!(
-        "r=$(wget -q -T 3 -O - --header 'Content-Type: application/json' --post-data \
-         '{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"optimism_syncStatus\",\"params\":[]}}' \
-         http://127.0.0.1:{port}) || exit 1\n\
-         t=$(printf '%s' \"$r\" | sed -n 's/.*\"unsafe_l2\":{{[^}}]*\"timestamp\":\\([0-9]*\\).*/\\1/p')\n\
-         [ -n \"$t\" ] || exit 1\n",
-        port = plan.ports.op_node_rpc
-    );
-    if check_age {
-        script.push_str(&format!(
-            "[ $(( $(date +%s) - t )) -le {MAX_UNSAFE_HEAD_AGE_SECONDS} ]\n"
-        ));
-    }
-    k8s::exec_probe(&["sh", "-c", &script], 15, 3)
+/// Readiness: op-node's RPC server answers `/healthz` (op-service's RPC handler,
+/// `op-service/rpc/handler.go` in ethereum-optimism/optimism@v1.19.6). The official images have
+/// no shell or HTTP client, so nothing richer can run inside the pod; whether the node serves a
+/// current chain is judged by the operator from `optimism_syncStatus` and reported as the CR's
+/// `Synced` condition (and `Ready`).
+fn readiness() -> Probe {
+    k8s::http_probe("/healthz", "rpc", 10, 3)
 }
 
 fn l1_rpc_kind(kind: L1RpcKind) -> &'static str {

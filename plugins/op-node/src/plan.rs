@@ -4,7 +4,7 @@
 
 use opstack_plugin_sdk::crds::common::{LoggingConfig, PodSecurityDefaults};
 use opstack_plugin_sdk::crds::network::OptimismNetworkSpec;
-use opstack_plugin_sdk::crds::opnode::{ExecutionClient, NodeType, OpNodeSpec};
+use opstack_plugin_sdk::crds::opnode::{ExecutionClient, NodeType, OpNodeSpec, SyncMode};
 use opstack_plugin_sdk::k8s_openapi::api::core::v1::ResourceRequirements;
 use opstack_plugin_sdk::{PluginError, RenderInput};
 
@@ -46,6 +46,15 @@ pub enum ChainSource {
     File { config_map: String, key: String },
 }
 
+impl ChainSource {
+    /// A file kept gzip-compressed (its key ends in `.gz`): a chain's genesis is ten times
+    /// larger than a ConfigMap may be, and unpacked in the pod before the execution client
+    /// reads it (see `workload::genesis_unpack_container`).
+    pub fn is_compressed(&self) -> bool {
+        matches!(self, ChainSource::File { key, .. } if key.ends_with(".gz"))
+    }
+}
+
 /// The ports of the pod. All are distinct: the two containers share one network namespace.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Ports {
@@ -74,15 +83,23 @@ pub struct Plan {
     /// The sequencer's block-signing key (sequencers only).
     pub sequencer_key: Option<SecretFile>,
     pub l1: Source,
-    pub l1_beacon: Source,
+    /// `None`: the network's L1 has no beacon API (`l1BeaconIgnore` without a URL).
+    pub l1_beacon: Option<Source>,
+    /// The network's `l1BeaconIgnore`: op-node runs without (or tolerates a failing) beacon API.
+    pub l1_beacon_ignore: bool,
     /// op-node: `--network` or `--rollup.config`.
     pub rollup: ChainSource,
+    /// `--syncmode`: the user's, or the one that works for this node (see the CRD's docs).
+    pub sync_mode: SyncMode,
     /// Execution client: registry name (op-node's spelling) or genesis file.
     pub genesis: ChainSource,
     /// op-node's `--rollup.l1-chain-config`, for an L1 it does not know (always a file).
     pub l1_chain_config: Option<ChainSource>,
     /// Replicas: the sequencer's execution RPC, where transactions are forwarded.
     pub sequencer_http: Option<String>,
+    /// Replicas with p2p on: the sequencer's libp2p multiaddr, its static peer (when the host
+    /// knows the sequencer's peer ID).
+    pub sequencer_p2p: Option<String>,
     pub ports: Ports,
     pub logging: LoggingConfig,
     pub security: PodSecurityDefaults,
@@ -266,12 +283,12 @@ impl Plan {
             }
         };
         let l1_beacon = match (&net.l1_beacon_url, &net.l1_beacon_url_secret_ref) {
-            (Some(url), _) => Source::Value(url.clone()),
+            (Some(url), _) => Some(Source::Value(url.clone())),
             (None, Some(r)) => match input.secret(secret_purpose::L1_BEACON_URL) {
-                Some(secret) => Source::Secret {
+                Some(secret) => Some(Source::Secret {
                     name: secret.to_owned(),
                     key: r.key.clone(),
-                },
+                }),
                 None => {
                     problems.push(format!(
                         "OptimismNetwork {network} spec.l1BeaconUrlSecretRef: the host provided \
@@ -279,18 +296,33 @@ impl Plan {
                          namespace",
                         r.name
                     ));
-                    Source::Value(String::new())
+                    None
                 }
             },
+            (None, None) if net.l1_beacon_ignore => None,
             (None, None) => {
                 problems.push(format!(
                     "OptimismNetwork {network} spec.l1BeaconUrl: op-node reads batches from L1 \
                      blobs and stops at startup without a beacon endpoint; set l1BeaconUrl or \
-                     l1BeaconUrlSecretRef"
+                     l1BeaconUrlSecretRef, or, for an L1 without one whose batches go as \
+                     calldata, l1BeaconIgnore: true"
                 ));
-                Source::Value(String::new())
+                None
             }
         };
+        if net.l1_beacon_ignore {
+            warnings.push(format!(
+                "OptimismNetwork {network} spec.l1BeaconIgnore: op-node runs without a beacon \
+                 API; derivation stops at the first blob batch, so the batcher must post \
+                 calldata"
+            ));
+        }
+
+        // A replica's static peer is its sequencer, when the host knows its peer ID.
+        let sequencer_p2p = (!sequencer && p2p_on)
+            .then(|| input.endpoint("sequencerRef", endpoint::ROLLUP_P2P))
+            .flatten()
+            .map(str::to_owned);
 
         let network_name = net.network_name.as_deref().map(canonical_network_name);
         let rollup = match (
@@ -347,13 +379,43 @@ impl Plan {
             }),
             None if !KNOWN_L1_CHAINS.contains(&net.l1_chain_id) => {
                 problems.push(format!(
-                    "OptimismNetwork {network} spec.l1ChainConfig: L1 chain {} is not Ethereum                      mainnet, Sepolia, Holesky or Hoodi, so op-node needs its chain config                      (--rollup.l1-chain-config); set l1ChainConfig.inline or                      l1ChainConfig.configMapRef to the `config` object of the L1's genesis",
+                    "OptimismNetwork {network} spec.l1ChainConfig: L1 chain {} is not Ethereum \
+                     mainnet, Sepolia, Holesky or Hoodi, so op-node needs its chain config \
+                     (--rollup.l1-chain-config); set l1ChainConfig.inline or \
+                     l1ChainConfig.configMapRef to the `config` object of the L1's genesis",
                     net.l1_chain_id
                 ));
                 None
             }
             None => None,
         };
+
+        // Sync mode: what the user chose, else the one that can work for this node (CRD docs).
+        let el_bootnodes = match client {
+            ExecutionClient::OpReth => spec
+                .op_reth
+                .as_ref()
+                .is_some_and(|c| !c.p2p.bootnodes.is_empty()),
+            ExecutionClient::OpGeth => spec
+                .op_geth
+                .as_ref()
+                .is_some_and(|c| !c.p2p.bootnodes.is_empty()),
+        };
+        let sync_mode = spec.op_node.sync_mode.unwrap_or(
+            if sequencer || (matches!(rollup, ChainSource::File { .. }) && !el_bootnodes) {
+                SyncMode::ConsensusLayer
+            } else {
+                SyncMode::ExecutionLayer
+            },
+        );
+        if sequencer && sync_mode == SyncMode::ExecutionLayer {
+            warnings.push(
+                "spec.opNode.syncMode: a sequencer with execution-layer sync waits for peers to \
+                 sync its execution client from; a new chain's sequencer has none and never \
+                 produces a block. Use consensus-layer unless it joins a running chain"
+                    .to_owned(),
+            );
+        }
 
         // The execution client's settings that the plan needs.
         let (networking, el_p2p, el_metrics_port, el_prefix) = match client {
@@ -429,7 +491,7 @@ impl Plan {
             );
         }
         if client == ExecutionClient::OpReth
-            && spec.op_node.sync_mode == opstack_plugin_sdk::crds::opnode::SyncMode::ConsensusLayer
+            && sync_mode == SyncMode::ConsensusLayer
             && spec.op_node.req_resp_sync.is_none()
         {
             warnings.push(
@@ -452,10 +514,13 @@ impl Plan {
             sequencer_key,
             l1,
             l1_beacon,
+            l1_beacon_ignore: net.l1_beacon_ignore,
             rollup,
+            sync_mode,
             genesis,
             l1_chain_config,
             sequencer_http,
+            sequencer_p2p,
             ports,
             logging: net.shared_config.logging.clone(),
             security: net.shared_config.security.clone(),

@@ -11,7 +11,7 @@ use opstack_plugin_sdk::k8s_openapi::api::apps::v1::{
 use opstack_plugin_sdk::k8s_openapi::api::core::v1::{
     ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource,
     KeyToPath, PersistentVolumeClaim, PersistentVolumeClaimSpec, PodSpec, PodTemplateSpec,
-    SecretKeySelector, SecretVolumeSource, Service, ServicePort, Volume,
+    ResourceRequirements, SecretKeySelector, SecretVolumeSource, Service, ServicePort, Volume,
     VolumeResourceRequirements,
 };
 use opstack_plugin_sdk::k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -32,7 +32,11 @@ pub mod volumes {
     pub const JWT: &str = "jwt";
     pub const P2P_KEY: &str = "p2p-key";
     pub const ROLLUP: &str = "rollup-config";
+    /// The genesis file the execution client reads: the ConfigMap's file, or, for a compressed
+    /// genesis, the emptyDir it is unpacked into.
     pub const GENESIS: &str = "l2-genesis";
+    /// A compressed genesis as the ConfigMap holds it (read by the unpack step only).
+    pub const GENESIS_PACKED: &str = "l2-genesis-packed";
     pub const L1_CHAIN_CONFIG: &str = "l1-chain-config";
     pub const OP_NODE_TMP: &str = "op-node-tmp";
     pub const EL_TMP: &str = "el-tmp";
@@ -54,6 +58,8 @@ pub mod paths {
     pub const ROLLUP_FILE: &str = "/chain/rollup/rollup.json";
     pub const GENESIS_DIR: &str = "/chain/genesis";
     pub const GENESIS_FILE: &str = "/chain/genesis/genesis.json";
+    pub const GENESIS_PACKED_DIR: &str = "/chain/genesis-packed";
+    pub const GENESIS_PACKED_FILE: &str = "/chain/genesis-packed/genesis.json.gz";
     pub const L1_CHAIN_CONFIG_DIR: &str = "/chain/l1";
     pub const L1_CHAIN_CONFIG_FILE: &str = "/chain/l1/l1-chain-config.json";
 }
@@ -78,8 +84,9 @@ pub fn selector(plan: &Plan) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// The headless P2P Service; the host derives the same name for a replica's static peer.
 pub fn p2p_service_name(plan: &Plan) -> String {
-    format!("{}-p2p", plan.name)
+    opstack_plugin_sdk::crds::conventions::p2p_service(&plan.name)
 }
 
 pub fn statefulset(plan: &Plan) -> StatefulSet {
@@ -89,10 +96,17 @@ pub fn statefulset(plan: &Plan) -> StatefulSet {
         ExecutionClient::OpReth => op_reth::container(plan),
         ExecutionClient::OpGeth => op_geth::container(plan),
     };
-    let init_containers = match plan.client {
-        ExecutionClient::OpGeth => op_geth::init_container(plan).map(|c| vec![c]),
-        ExecutionClient::OpReth => None,
-    };
+    let init_containers: Vec<Container> = plan
+        .genesis
+        .is_compressed()
+        .then(genesis_unpack_container)
+        .into_iter()
+        .chain(match plan.client {
+            ExecutionClient::OpGeth => op_geth::init_container(plan),
+            ExecutionClient::OpReth => None,
+        })
+        .collect();
+    let init_containers = (!init_containers.is_empty()).then_some(init_containers);
     let security = &plan.security;
     let mut pod_security = k8s::restricted_pod_security_context(security.run_as_user);
     pod_security.run_as_group = Some(security.run_as_group);
@@ -206,13 +220,23 @@ fn pod_volumes(plan: &Plan) -> Vec<Volume> {
             "rollup.json",
         ));
     }
-    if let ChainSource::File { config_map, key } = &plan.genesis {
-        volumes.push(config_file_volume(
+    match &plan.genesis {
+        ChainSource::File { config_map, key } if plan.genesis.is_compressed() => {
+            volumes.push(config_file_volume(
+                volumes::GENESIS_PACKED,
+                config_map,
+                key,
+                "genesis.json.gz",
+            ));
+            volumes.push(sized_empty_dir(volumes::GENESIS, UNPACKED_GENESIS_LIMIT));
+        }
+        ChainSource::File { config_map, key } => volumes.push(config_file_volume(
             volumes::GENESIS,
             config_map,
             key,
             "genesis.json",
-        ));
+        )),
+        ChainSource::Named(_) => {}
     }
     if let Some(ChainSource::File { config_map, key }) = &plan.l1_chain_config {
         volumes.push(config_file_volume(
@@ -252,11 +276,50 @@ fn config_file_volume(volume: &str, config_map: &str, key: &str, file: &str) -> 
 }
 
 fn empty_dir(name: &str) -> Volume {
+    sized_empty_dir(name, "256Mi")
+}
+
+/// Room for an unpacked genesis: op-deployer's are about 10 MB; a chain with large genesis
+/// allocations may have far more.
+const UNPACKED_GENESIS_LIMIT: &str = "1Gi";
+
+/// The operator's own image (static, no shell): its `genesis unpack` writes a gzip-compressed
+/// genesis out as JSON. Same release as this renderer, which is bundled into that image.
+pub const GENESIS_UNPACK_IMAGE: &str = concat!(
+    "ghcr.io/opstack-operator/opstack-operator:",
+    env!("CARGO_PKG_VERSION")
+);
+
+/// The first init container of a node whose genesis is compressed: unpacks it into the
+/// emptyDir the execution client (and `geth init`) read `genesis.json` from.
+fn genesis_unpack_container() -> Container {
+    let mut container = ContainerBuilder::new("genesis-unpack", GENESIS_UNPACK_IMAGE)
+        .command(&["/usr/local/bin/opstack-operator", "genesis", "unpack"])
+        .arg(&format!("--from={}", paths::GENESIS_PACKED_FILE))
+        .arg(&format!("--to={}", paths::GENESIS_FILE))
+        .mount(volumes::GENESIS_PACKED, paths::GENESIS_PACKED_DIR, true)
+        .mount(volumes::GENESIS, paths::GENESIS_DIR, false)
+        .build();
+    container.resources = Some(ResourceRequirements {
+        requests: Some(
+            [
+                ("cpu".to_owned(), Quantity("50m".to_owned())),
+                ("memory".to_owned(), Quantity("64Mi".to_owned())),
+            ]
+            .into(),
+        ),
+        limits: Some([("memory".to_owned(), Quantity("1536Mi".to_owned()))].into()),
+        ..Default::default()
+    });
+    container
+}
+
+fn sized_empty_dir(name: &str, limit: &str) -> Volume {
     Volume {
         name: name.to_owned(),
         empty_dir: Some(EmptyDirVolumeSource {
             medium: None,
-            size_limit: Some(Quantity("256Mi".to_owned())),
+            size_limit: Some(Quantity(limit.to_owned())),
             ..Default::default()
         }),
         ..Default::default()

@@ -323,10 +323,19 @@ fn statefulset_keeps_its_volumes_and_runs_restricted() {
                 .iter()
                 .map(|m| m["mountPath"].as_str().unwrap())
                 .collect();
-            assert!(
-                mounts.contains(&"/tmp") && mounts.contains(&"/data"),
-                "{name}: {mounts:?}"
-            );
+            if c["name"] == "genesis-unpack" {
+                // It writes the unpacked genesis and nothing else.
+                assert_eq!(
+                    mounts,
+                    ["/chain/genesis-packed", "/chain/genesis"],
+                    "{name}"
+                );
+            } else {
+                assert!(
+                    mounts.contains(&"/tmp") && mounts.contains(&"/data"),
+                    "{name}: {mounts:?}"
+                );
+            }
         }
     }
     let out = render(&secret_l1_url());
@@ -423,7 +432,11 @@ fn every_rendered_flag_exists_in_the_binarys_flag_list() {
     let mut checked = 0;
     for (name, input) in fixtures() {
         let out = render(&input);
-        for c in containers(&out) {
+        // The operator's own `genesis unpack` is checked by the operator's CLI tests.
+        for c in containers(&out)
+            .into_iter()
+            .filter(|c| binary_of(c) != "opstack-operator")
+        {
             let binary = binary_of(c);
             let known = list(binary);
             for flag in flag_names(c) {
@@ -434,17 +447,16 @@ fn every_rendered_flag_exists_in_the_binarys_flag_list() {
                     c["name"]
                 );
             }
-            // Outside scripts, args are the subcommand, op-reth's -v… and --flags only.
-            if c["command"][0] != "sh" {
-                for arg in c["args"].as_array().into_iter().flatten() {
-                    let arg = arg.as_str().unwrap();
-                    assert!(
-                        arg.starts_with("--")
-                            || arg == "node"
-                            || arg.trim_start_matches('-').chars().all(|ch| ch == 'v'),
-                        "{name}: unexpected arg {arg}"
-                    );
-                }
+            // Args are op-reth's subcommand and -v…, `geth init`'s genesis file, and --flags.
+            for arg in c["args"].as_array().into_iter().flatten() {
+                let arg = arg.as_str().unwrap();
+                assert!(
+                    arg.starts_with("--")
+                        || arg == "node"
+                        || (c["name"] == "geth-init" && arg == "/chain/genesis/genesis.json")
+                        || arg.trim_start_matches('-').chars().all(|ch| ch == 'v'),
+                    "{name}: unexpected arg {arg}"
+                );
             }
             for env in c["env"].as_array().into_iter().flatten() {
                 let var = env["name"].as_str().unwrap();
@@ -479,7 +491,10 @@ fn removed_flags_are_never_rendered() {
             .collect();
     for (name, input) in fixtures() {
         let out = render(&input);
-        for c in containers(&out) {
+        for c in containers(&out)
+            .into_iter()
+            .filter(|c| binary_of(c) != "opstack-operator")
+        {
             let binary = binary_of(c);
             let dep = &deprecated.iter().find(|(b, _)| b == binary).unwrap().1;
             for flag in flag_names(c) {
@@ -510,16 +525,34 @@ fn same_input_renders_identical_bytes() {
 }
 
 #[test]
+fn no_container_needs_a_shell_the_images_do_not_have() {
+    // op-node's, op-batcher's and op-proposer's official images have no shell (FROM
+    // chainguard/static), and neither has the operator's: no exec probe, no `sh -c`.
+    for (name, input) in fixtures() {
+        let out = render(&input);
+        for c in containers(&out) {
+            assert_ne!(c["command"][0], "sh", "{name}: {} runs a shell", c["name"]);
+            for probe in ["readinessProbe", "livenessProbe", "startupProbe"] {
+                assert!(
+                    c[probe].get("exec").is_none(),
+                    "{name}: {} has an exec {probe}",
+                    c["name"]
+                );
+            }
+        }
+    }
+}
+
+#[test]
 fn probes_mean_something() {
     for (name, input) in fixtures() {
         let out = render(&input);
         let node = container(&out, "op-node").unwrap();
-        let readiness = &node["readinessProbe"];
-        let script = readiness["exec"]["command"][2]
-            .as_str()
-            .unwrap_or_else(|| panic!("{name}: no exec readiness"));
-        assert!(script.contains("optimism_syncStatus"), "{name}");
-        assert!(!script.contains("healthz"), "{name}");
+        // op-node's RPC answers /healthz once it serves; whether it is synced is the operator's
+        // judgement from optimism_syncStatus (the CR's Synced condition).
+        let readiness = &node["readinessProbe"]["httpGet"];
+        assert_eq!(readiness["path"], "/healthz", "{name}");
+        assert_eq!(readiness["port"], "rpc", "{name}");
         let el = container(&out, "op-reth")
             .or_else(|| container(&out, "op-geth"))
             .unwrap();
@@ -532,35 +565,99 @@ fn probes_mean_something() {
             "{name}"
         );
     }
-    // A replica with gossip must have a fresh head; a stopped sequencer need not.
-    let fresh = render(&replica_reth_sequencer_ref());
-    let script =
-        container(&fresh, "op-node").unwrap()["readinessProbe"]["exec"]["command"][2].clone();
-    assert!(script.as_str().unwrap().contains("date +%s"));
-    let stopped = render(&p2p_discovery_off());
-    let script =
-        container(&stopped, "op-node").unwrap()["readinessProbe"]["exec"]["command"][2].clone();
-    assert!(!script.as_str().unwrap().contains("date +%s"));
 }
 
 #[test]
-fn geth_init_runs_once_and_only_for_a_custom_chain() {
+fn geth_init_is_the_binary_itself_on_every_start_and_only_for_a_custom_chain() {
     let out = render(&custom_chain_geth());
     let init = container(&out, "geth-init").unwrap();
-    let script = argv(init).join(" ");
-    assert!(
-        script.contains("geth init --datadir=/data /chain/genesis/genesis.json"),
-        "{script}"
-    );
-    assert!(
-        script.contains("if [ -f /data/.genesis-initialised ]"),
-        "{script}"
-    );
-    assert!(
-        script.contains("touch /data/.genesis-initialised"),
-        "{script}"
+    // Idempotent with the same genesis, loud with another: no marker file, no shell.
+    assert_eq!(
+        argv(init),
+        [
+            "geth",
+            "init",
+            "--datadir=/data",
+            "/chain/genesis/genesis.json"
+        ]
     );
     assert!(container(&render(&replica_geth_named()), "geth-init").is_none());
+}
+
+#[test]
+fn a_compressed_genesis_is_unpacked_by_the_operator_image_before_geth_init_reads_it() {
+    let out = render(&devnet_replica_geth());
+    let sts = &of_kind(&out, "StatefulSet")[0];
+    let pod = &sts["spec"]["template"]["spec"];
+    let inits: Vec<&str> = pod["initContainers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(inits, ["genesis-unpack", "geth-init"]);
+    let unpack = container(&out, "genesis-unpack").unwrap();
+    assert_eq!(
+        unpack["image"],
+        format!(
+            "ghcr.io/opstack-operator/opstack-operator:{}",
+            env!("CARGO_PKG_VERSION")
+        )
+    );
+    assert_eq!(
+        argv(unpack),
+        [
+            "/usr/local/bin/opstack-operator",
+            "genesis",
+            "unpack",
+            "--from=/chain/genesis-packed/genesis.json.gz",
+            "--to=/chain/genesis/genesis.json"
+        ]
+    );
+    let volumes = pod["volumes"].as_array().unwrap();
+    let volume = |name: &str| volumes.iter().find(|v| v["name"] == name).unwrap();
+    assert_eq!(
+        volume("l2-genesis-packed")["configMap"]["items"][0]["key"],
+        "genesis.json.gz"
+    );
+    assert!(volume("l2-genesis")["emptyDir"].is_object());
+}
+
+#[test]
+fn a_replica_peers_with_its_sequencer_and_a_private_chain_never_gets_the_public_bootnodes() {
+    let out = render(&devnet_replica_geth());
+    let args = argv(container(&out, "op-node").unwrap());
+    assert!(
+        args.contains(&format!("--p2p.static={SEQUENCER_MULTIADDR}")),
+        "{args:?}"
+    );
+    assert!(args.contains(&"--p2p.bootnodes=".to_owned()), "{args:?}");
+    // A registry network with discovery on keeps op-node's own bootnodes.
+    let named = render(&replica_reth_sequencer_ref());
+    let args = argv(container(&named, "op-node").unwrap());
+    assert!(
+        !args.iter().any(|a| a.starts_with("--p2p.bootnodes")),
+        "{args:?}"
+    );
+}
+
+#[test]
+fn an_l1_without_a_beacon_api_runs_op_node_with_beacon_ignore_and_its_poll_intervals() {
+    let out = render(&devnet_replica_geth());
+    let args = argv(container(&out, "op-node").unwrap());
+    for flag in [
+        "--l1.beacon.ignore",
+        "--l1.http-poll-interval=2s",
+        "--l1.epoch-poll-interval=2s",
+    ] {
+        assert!(args.contains(&flag.to_owned()), "{flag} missing: {args:?}");
+    }
+    assert!(!args.iter().any(|a| a.starts_with("--l1.beacon=")));
+    assert!(
+        out.warnings.iter().any(|w| w.contains("l1BeaconIgnore")),
+        "{:?}",
+        out.warnings
+    );
 }
 
 #[test]

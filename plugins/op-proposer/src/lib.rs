@@ -1,5 +1,7 @@
 //! The bundled renderer of `OpProposer`: one op-proposer Deployment named after the resource,
-//! one replica with the `Recreate` strategy (two proposers must never sign with one key).
+//! one replica with the `Recreate` strategy (two proposers must never sign with one key), and a
+//! ClusterIP Service of the same name with its RPC and metrics ports, through which the operator
+//! reads its metrics for the status.
 //!
 //! op-proposer only proposes through the DisputeGameFactory: `--l2oo-address` was removed
 //! (ethereum-optimism/optimism `4de6002bf9`, "Remove l2oo support (#18706)"; noted in
@@ -34,7 +36,7 @@ impl ValidatingRenderer for OpProposerRenderer {
 
 export_renderer!(OpProposerRenderer);
 
-/// Renders an `OpProposer` into its Deployment.
+/// Renders an `OpProposer` into its Deployment and Service.
 pub fn render(input: &RenderInput) -> Result<RenderOutput, PluginError> {
     let proposer = input.op_proposer()?;
     let network: OptimismNetworkSpec = input.network_spec()?;
@@ -95,5 +97,6 @@ pub fn render(input: &RenderInput) -> Result<RenderOutput, PluginError> {
         resources: spec.resources.as_ref(),
     };
     out.push(&service.deployment(&name, parts, &network))?;
+    out.push(&service.service(&name, &network))?;
     Ok(out)
 }

@@ -4,9 +4,11 @@
 #[path = "../../testdata/support.rs"]
 mod support;
 
-use opstack_plugin_sdk::RenderInput;
+use std::collections::BTreeSet;
+
 use opstack_plugin_sdk::harness::Harness;
 use opstack_plugin_sdk::serde_json::{Value, json};
+use opstack_plugin_sdk::{ContractAddress, RenderInput};
 use support::*;
 
 const STEM: &str = "plugin_op_proposer";
@@ -25,6 +27,32 @@ fn proposer(spec: Value, l1: L1, chain: Chain, signing: Signing) -> RenderInput 
         "rollupNodeRef",
     )
 }
+
+/// The settings of the local devnet the suite runs (a dev L1 whose blocks finalize slowly):
+/// what made op-proposer v1.19.6 propose there when it ran as a plain process.
+fn devnet() -> Value {
+    json!({
+        "proposal": { "proposalInterval": "12s", "pollInterval": "1s", "allowNonFinalized": true },
+        "disputeGame": { "gameType": 1 },
+        "l1Transaction": { "numConfirmations": 1, "receiptQueryInterval": "1s" },
+    })
+}
+
+/// The op-proposer command line that worked on that devnet, without its endpoints, factory
+/// address, key and RPC address (those come from the network, the Secret and the pod).
+const DEVNET_FLAGS: &[(&str, &str)] = &[
+    ("game-type", "1"),
+    ("proposal-interval", "12s"),
+    ("poll-interval", "1s"),
+    ("num-confirmations", "1"),
+    ("txmgr.receipt-query-interval", "1s"),
+    ("log.level", "info"),
+];
+/// The devnet's switch (no value).
+const DEVNET_SWITCH: &str = "allow-non-finalized";
+
+/// Fixtures whose render warns on purpose: the devnet proposes unfinalized state.
+const WARNS: &[&str] = &["devnet_permissioned_private_key_custom_chain"];
 
 fn fixtures() -> Vec<(&'static str, RenderInput)> {
     vec![
@@ -58,7 +86,22 @@ fn fixtures() -> Vec<(&'static str, RenderInput)> {
             "remote_signer_plain_defaults",
             proposer(json!({}), L1::Literal, Chain::Named, Signing::RemoteSigner),
         ),
+        (
+            "devnet_permissioned_private_key_custom_chain",
+            devnet_input(),
+        ),
     ]
+}
+
+/// The devnet proposer on a custom chain whose factory the network pins (the host passes the
+/// network's `spec.contractAddresses` as contracts).
+fn devnet_input() -> RenderInput {
+    let mut input = proposer(devnet(), L1::Literal, Chain::Custom, Signing::PrivateKey);
+    input.network.contracts.push(ContractAddress {
+        name: "DisputeGameFactoryProxy".into(),
+        address: FACTORY.into(),
+    });
+    input
 }
 
 fn plugin() -> Harness {
@@ -77,8 +120,10 @@ fn suite() -> Suite {
 fn golden_snapshots_of_every_fixture() {
     for (name, rendered) in suite().rendered() {
         insta::assert_yaml_snapshot!(name, rendered.objects);
-        assert!(
-            rendered.warnings.is_empty(),
+        let expected = usize::from(WARNS.contains(&name));
+        assert_eq!(
+            rendered.warnings.len(),
+            expected,
             "{name}: {:?}",
             rendered.warnings
         );
@@ -204,6 +249,100 @@ fn secret_l1_url_is_an_env_from_secret_key_ref_and_no_flag() {
     assert!(!has_flag(&args(&rendered), "l1-eth-rpc"));
     let env = env(&rendered, "OP_PROPOSER_L1_ETH_RPC").expect("OP_PROPOSER_L1_ETH_RPC");
     assert_eq!(env["valueFrom"]["secretKeyRef"]["name"], "l1-endpoints");
+}
+
+#[test]
+fn proposer_renders_receipt_query_interval_from_spec() {
+    let input = proposer(
+        json!({ "l1Transaction": { "receiptQueryInterval": "1s" } }),
+        L1::Literal,
+        Chain::Named,
+        Signing::PrivateKey,
+    );
+    assert_eq!(
+        flag(
+            &args(&render(&plugin(), &input)),
+            "txmgr.receipt-query-interval"
+        ),
+        Some("1s")
+    );
+}
+
+#[test]
+fn receipt_query_interval_is_the_binarys_default_when_unset() {
+    let rendered = render(&plugin(), &fixtures()[2].1);
+    assert!(!has_flag(&args(&rendered), "txmgr.receipt-query-interval"));
+}
+
+#[test]
+fn devnet_proposer_renders_the_command_line_that_worked_and_nothing_else() {
+    let rendered = render(&plugin(), &devnet_input());
+    let args = args(&rendered);
+    for (name, value) in DEVNET_FLAGS {
+        assert_eq!(flag(&args, name), Some(*value), "--{name}");
+    }
+    assert!(args.contains(&format!("--{DEVNET_SWITCH}")));
+    assert_eq!(flag(&args, "game-factory-address"), Some(FACTORY));
+    let rendered_names: BTreeSet<&str> = args
+        .iter()
+        .map(|a| a.trim_start_matches("--").split('=').next().unwrap())
+        .collect();
+    let mut expected: BTreeSet<&str> = DEVNET_FLAGS.iter().map(|(name, _)| *name).collect();
+    // The factory from the network's contracts, endpoints from the network and the node's
+    // Service; RPC on every pod address; the network's log format; metrics, which the operator
+    // reads for the status.
+    expected.extend([
+        DEVNET_SWITCH,
+        "game-factory-address",
+        "l1-eth-rpc",
+        "rollup-rpc",
+        "rpc.addr",
+        "rpc.port",
+        "log.format",
+        "metrics.enabled",
+        "metrics.addr",
+        "metrics.port",
+    ]);
+    assert_eq!(rendered_names, expected);
+    assert_private_key_env(&rendered, "OP_PROPOSER_PRIVATE_KEY", "proposer-key");
+}
+
+#[test]
+fn proposer_service_selects_only_its_pods_with_rpc_and_metrics_ports() {
+    suite().each(|_, rendered| {
+        let ports = &containers(rendered)[0]["ports"];
+        let rpc = ports[0]["containerPort"].as_i64().unwrap();
+        let metrics = ports[1]["containerPort"].as_i64().unwrap();
+        assert_service_over_own_pods(rendered, "proposer", &[("rpc", rpc), ("metrics", metrics)]);
+    });
+}
+
+#[test]
+fn proposer_service_has_no_metrics_port_when_metrics_are_off() {
+    let input = proposer(
+        json!({ "metrics": { "enabled": false } }),
+        L1::Literal,
+        Chain::Named,
+        Signing::PrivateKey,
+    );
+    assert_service_over_own_pods(&render(&plugin(), &input), "proposer", &[("rpc", 8545)]);
+}
+
+#[test]
+fn probes_are_http_because_the_image_has_no_shell() {
+    suite().each(|_, rendered| assert_probes_need_no_shell(rendered));
+}
+
+#[test]
+fn startup_probe_outlasts_the_dial_retries_before_liveness_applies() {
+    let rendered = render(&plugin(), &fixtures()[0].1);
+    let startup = &containers(&rendered)[0]["startupProbe"];
+    assert_eq!(startup["httpGet"]["path"], "/healthz");
+    assert_eq!(startup["httpGet"]["port"], "rpc");
+    let budget =
+        startup["periodSeconds"].as_i64().unwrap() * startup["failureThreshold"].as_i64().unwrap();
+    // The L1 and rollup dials are each retried for up to a minute before the RPC server starts.
+    assert!(budget >= 120, "{budget} s");
 }
 
 #[test]

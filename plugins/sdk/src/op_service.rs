@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
 use k8s_openapi::api::core::v1::{
     Container, EnvVar, PodSecurityContext, PodSpec, PodTemplateSpec, ResourceRequirements,
-    SeccompProfile, Volume, VolumeMount,
+    SeccompProfile, Service, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 
@@ -221,7 +221,11 @@ impl ServiceParts {
             )
             .set_opt("fee-limit-multiplier", tx.fee_limit_multiplier)
             .set_opt("resubmission-timeout", tx.resubmission_timeout.as_deref())
-            .set_opt("network-timeout", tx.network_timeout.as_deref());
+            .set_opt("network-timeout", tx.network_timeout.as_deref())
+            .set_opt(
+                "txmgr.receipt-query-interval",
+                tx.receipt_query_interval.as_deref(),
+            );
         self
     }
 
@@ -362,11 +366,31 @@ pub struct RpcService<'a> {
     pub resources: Option<&'a ResourceRequirements>,
 }
 
+/// How long a service may take to start serving its RPC before the liveness probe may kill it.
+/// The RPC server starts last, after the dials of L1, L2 and the rollup node, each retried for up
+/// to `dial.DefaultDialTimeout` (one minute: ethereum-optimism/optimism@v1.19.6
+/// `op-service/dial/dial.go`; order in `op-batcher/batcher/service.go` and
+/// `op-proposer/proposer/service.go`, `initFromCLIConfig`). A dial that runs out ends the
+/// process, so this only has to outlast the retries: 48 × 5 s = 4 minutes.
+const STARTUP_PROBE_PERIOD_SECONDS: i32 = 5;
+const STARTUP_PROBE_FAILURES: i32 = 48;
+
 impl RpcService<'_> {
+    /// The CR's metrics setting, else the network's.
+    fn metrics_config<'a>(&'a self, network: &'a OptimismNetworkSpec) -> &'a MetricsConfig {
+        self.metrics.unwrap_or(&network.shared_config.metrics)
+    }
+
+    /// The labels of the Deployment's pods (and of the Service over them).
+    fn labels(&self, name: &str) -> BTreeMap<String, String> {
+        k8s::labels(self.binary, name, self.component)
+    }
+
     /// Adds the txmgr, logging (network), metrics and RPC flags to `parts` and renders the
     /// single-signer Deployment `name`: RPC and metrics ports, `/healthz` probes on the RPC port
-    /// (served by op-service's RPC server: optimism@v1.19.6 `op-service/rpc/handler.go`),
-    /// resources, the restricted pod with the network's identity.
+    /// (served by op-service's RPC server on every route: ethereum-optimism/optimism@v1.19.6
+    /// `op-service/rpc/handler.go`, `newHealthMiddleware`; plain HTTP, because the images have no
+    /// shell to exec a probe in), resources, the restricted pod with the network's identity.
     pub fn deployment(
         &self,
         name: &str,
@@ -374,7 +398,7 @@ impl RpcService<'_> {
         network: &OptimismNetworkSpec,
     ) -> Deployment {
         let shared = &network.shared_config;
-        let metrics = self.metrics.unwrap_or(&shared.metrics);
+        let metrics = self.metrics_config(network);
         parts
             .txmgr(self.tx)
             .logging(&shared.logging)
@@ -391,13 +415,32 @@ impl RpcService<'_> {
             container = container.port("metrics", metrics.port);
         }
         let container = container
+            .startup(k8s::http_probe(
+                "/healthz",
+                "rpc",
+                STARTUP_PROBE_PERIOD_SECONDS,
+                STARTUP_PROBE_FAILURES,
+            ))
             .liveness(k8s::http_probe("/healthz", "rpc", 10, 6))
             .readiness(k8s::http_probe("/healthz", "rpc", 10, 3))
             .resources(self.resources.or(shared.resources.as_ref()).cloned())
             .build();
-        let labels = k8s::labels(self.binary, name, self.component);
         let pod = restricted_pod(vec![container], parts.volumes, &shared.security);
-        single_signer_deployment(name, &labels, pod)
+        single_signer_deployment(name, &self.labels(name), pod)
+    }
+
+    /// The ClusterIP Service `name` over the Deployment's pods (its selector, so only this CR's
+    /// pods): the RPC port and, when metrics are on, the metrics port. The operator reads the
+    /// service's metrics through it (`http://<name>.<namespace>.svc:<metrics port>/metrics`).
+    pub fn service(&self, name: &str, network: &OptimismNetworkSpec) -> Service {
+        let labels = self.labels(name);
+        let mut builder =
+            k8s::ServiceBuilder::new(name, &labels, &selector(&labels)).port("rpc", self.rpc.port);
+        let metrics = self.metrics_config(network);
+        if metrics.enabled {
+            builder = builder.port("metrics", metrics.port);
+        }
+        builder.build()
     }
 }
 

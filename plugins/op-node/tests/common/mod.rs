@@ -302,6 +302,54 @@ pub fn secret_l1_url() -> RenderInput {
     input
 }
 
+/// A replica of a devnet whose L1 (`geth --dev`) has no beacon API and a 2-s block time, on
+/// op-geth, with the chain's genesis gzip-compressed (a real genesis does not fit a ConfigMap
+/// uncompressed) and its sequencer's P2P identity known to the host.
+pub fn devnet_replica_geth() -> RenderInput {
+    let mut input = input(
+        "devnet-replica",
+        json!({
+            "optimismNetworkRef": {"name": "chain-a"},
+            "nodeType": "replica",
+            "sequencerRef": {"name": "seq"},
+            "executionClient": "op-geth",
+            "opNode": {
+                "l1TrustRpc": true,
+                "l1HttpPollInterval": "2s",
+                "l1EpochPollInterval": "2s",
+                "verifierL1Confs": 0,
+                "p2p": {"discovery": {"enabled": false}}
+            },
+            "opGeth": {"syncMode": "full", "stateScheme": "hash"}
+        }),
+        json!({
+            "chainID": 777,
+            "l1ChainID": 1337,
+            "l1BeaconUrl": null,
+            "l1BeaconIgnore": true,
+            "rollupConfig": {"configMapRef": {"name": "devnet-chain", "key": "rollup.json"}},
+            "l2Genesis": {"configMapRef": {"name": "devnet-chain", "key": "genesis.json.gz"}},
+            "l1ChainConfig": {"configMapRef": {"name": "devnet-chain", "key": "l1-chain-config.json"}}
+        }),
+    );
+    input.network.config_maps = vec![
+        named("rollup-config", "devnet-chain"),
+        named("l2-genesis", "devnet-chain"),
+        named("l1-chain-config", "devnet-chain"),
+    ];
+    let mut sequencer = sequencer_ref("seq");
+    sequencer.endpoints.push(Endpoint {
+        name: "rollup-p2p".into(),
+        url: SEQUENCER_MULTIADDR.into(),
+    });
+    input.references.push(sequencer);
+    input
+}
+
+/// The sequencer's libp2p address the host passes in `devnet_replica_geth`.
+pub const SEQUENCER_MULTIADDR: &str =
+    "/dns4/seq-p2p.chain-a.svc/tcp/9222/p2p/16Uiu2HAm7y4wLLNsMjdvS9dKgbXmmmDr8TaiL2HWZrd6sRFZqGZM";
+
 /// Every fixture, by name.
 pub fn fixtures() -> Vec<(&'static str, RenderInput)> {
     vec![
@@ -312,6 +360,7 @@ pub fn fixtures() -> Vec<(&'static str, RenderInput)> {
         ("custom_chain_reth", custom_chain_reth()),
         ("p2p_discovery_off", p2p_discovery_off()),
         ("secret_l1_url", secret_l1_url()),
+        ("devnet_replica_geth", devnet_replica_geth()),
     ]
 }
 
@@ -453,6 +502,7 @@ pub fn binary_of(container: &Value) -> &'static str {
         "op-node" => "op-node",
         "op-reth" => "op-reth",
         "op-geth" | "geth-init" => "op-geth",
+        "genesis-unpack" => "opstack-operator",
         other => panic!("unknown container {other}"),
     }
 }
