@@ -2,6 +2,8 @@
 //! references. Pure: the controller fetches the objects from the API and `render` reads them
 //! from files; both hand them here, so a plugin sees the same input either way.
 
+use std::collections::BTreeMap;
+
 use opstack_crds::conventions::{self, config_map_purpose, endpoint, secret_purpose};
 use opstack_crds::{ChainConfigSource, KeySource, OpNode, OptimismNetwork};
 use serde_json::Value;
@@ -211,8 +213,9 @@ pub fn contracts(network: &OptimismNetwork) -> Vec<ContractAddress> {
         .collect()
 }
 
-/// The endpoints other components use to reach an `OpNode`, through the Service named after it.
-pub fn opnode_endpoints(node: &OpNode) -> Vec<Endpoint> {
+/// The endpoints other components use to reach an `OpNode`, through the Service named after it
+/// (and its P2P Service, when its libp2p `peer_id` is known).
+pub fn opnode_endpoints(node: &OpNode, peer_id: Option<&str>) -> Vec<Endpoint> {
     let name = node.metadata.name.clone().unwrap_or_default();
     let namespace = node
         .metadata
@@ -243,6 +246,20 @@ pub fn opnode_endpoints(node: &OpNode) -> Vec<Endpoint> {
             url: format!("http://{host}:{}", node.spec.op_node.rpc.port),
         },
     ]
+    .into_iter()
+    .chain(
+        peer_id
+            .filter(|_| node.spec.op_node.p2p.enabled)
+            .map(|id| Endpoint {
+                name: endpoint::ROLLUP_P2P.into(),
+                url: format!(
+                    "/dns4/{}.{namespace}.svc/tcp/{}/p2p/{id}",
+                    conventions::p2p_service(&name),
+                    node.spec.op_node.p2p.listen_port
+                ),
+            }),
+    )
+    .collect()
 }
 
 /// The spec fields of a kind that reference an `OpNode`.
@@ -254,11 +271,13 @@ pub fn opnode_reference_fields(kind: &str) -> &'static [&'static str] {
     }
 }
 
-/// Follows the resource's `OpNode` references through `lookup` (by name, in its namespace).
+/// Follows the resource's `OpNode` references through `lookup` (by name, in its namespace);
+/// `peer_ids` has the libp2p peer IDs the host knows, by `OpNode` name.
 pub fn references<'a>(
     kind: &str,
     resource: &Value,
     lookup: impl Fn(&str) -> Option<&'a OpNode>,
+    peer_ids: &BTreeMap<String, String>,
 ) -> Result<Vec<ResolvedReference>, ContextError> {
     let mut out = Vec::new();
     for field in opnode_reference_fields(kind) {
@@ -287,7 +306,7 @@ pub fn references<'a>(
             field: field.to_string(),
             kind: "OpNode".to_string(),
             name: target.to_string(),
-            endpoints: opnode_endpoints(node),
+            endpoints: opnode_endpoints(node, peer_ids.get(target).map(String::as_str)),
         });
     }
     Ok(out)
@@ -438,7 +457,13 @@ mod tests {
             json!({"optimismNetworkRef": {"name": "devnet"}, "nodeType": "sequencer"}),
         );
         let batcher = json!({"metadata": {"name": "b", "namespace": "chain"}, "spec": {"sequencerRef": {"name": "seq"}}});
-        let refs = references("OpBatcher", &batcher, |n| (n == "seq").then_some(&seq)).unwrap();
+        let refs = references(
+            "OpBatcher",
+            &batcher,
+            |n| (n == "seq").then_some(&seq),
+            &BTreeMap::new(),
+        )
+        .unwrap();
         let urls: Vec<_> = refs[0].endpoints.iter().map(|e| e.url.as_str()).collect();
         assert_eq!(
             urls,
@@ -448,11 +473,38 @@ mod tests {
                 "http://seq.chain.svc:9545"
             ]
         );
-        let err = references("OpBatcher", &batcher, |_| None).unwrap_err();
+        let err = references("OpBatcher", &batcher, |_| None, &BTreeMap::new()).unwrap_err();
         assert!(
             err.to_string()
                 .contains("spec.sequencerRef.name names \"seq\""),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn a_sequencer_whose_peer_id_is_known_is_reachable_over_p2p_through_its_p2p_service() {
+        let seq = node(
+            "seq",
+            json!({"optimismNetworkRef": {"name": "devnet"}, "nodeType": "sequencer"}),
+        );
+        let replica = json!({"metadata": {"name": "r", "namespace": "chain"}, "spec": {"sequencerRef": {"name": "seq"}}});
+        let peer_ids = BTreeMap::from([("seq".to_owned(), "16Uiu2HAmExample".to_owned())]);
+        let refs = references("OpNode", &replica, |_| Some(&seq), &peer_ids).unwrap();
+        let p2p = refs[0]
+            .endpoints
+            .iter()
+            .find(|e| e.name == endpoint::ROLLUP_P2P)
+            .expect("a rollup-p2p endpoint");
+        assert_eq!(
+            p2p.url,
+            "/dns4/seq-p2p.chain.svc/tcp/9222/p2p/16Uiu2HAmExample"
+        );
+        let without = references("OpNode", &replica, |_| Some(&seq), &BTreeMap::new()).unwrap();
+        assert!(
+            without[0]
+                .endpoints
+                .iter()
+                .all(|e| e.name != endpoint::ROLLUP_P2P)
         );
     }
 

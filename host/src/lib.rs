@@ -6,5 +6,7 @@ pub mod context;
 pub mod controller;
 pub mod discovery;
 pub mod envelope;
+pub mod observe;
+pub mod peer_id;
 pub mod runtime;
 pub mod validate;

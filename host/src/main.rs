@@ -48,6 +48,18 @@ enum Command {
         #[command(subcommand)]
         command: opstack_operator::cli::plugin::PluginCommand,
     },
+    /// Tools for a chain's genesis file.
+    Genesis {
+        #[command(subcommand)]
+        command: GenesisCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum GenesisCommand {
+    /// Write a gzip-compressed genesis out as JSON (an OpNode's first init container runs this
+    /// when the network's l2Genesis key ends in .gz).
+    Unpack(opstack_operator::cli::genesis::UnpackArgs),
 }
 
 fn main() -> ExitCode {
@@ -87,6 +99,11 @@ fn main() -> ExitCode {
         Command::Plugin { command } => {
             opstack_operator::cli::plugin::run(command, &mut std::io::stdout().lock())
         }
+        Command::Genesis {
+            command: GenesisCommand::Unpack(args),
+        } => opstack_operator::cli::genesis::unpack(&args)
+            .map(|bytes| eprintln!("wrote {} ({bytes} bytes)", args.to.display()))
+            .map_err(Into::into),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -298,23 +298,44 @@ fn a_corrupted_cache_artifact_is_recompiled_not_trusted() {
 }
 
 #[test]
-fn a_cache_dir_writable_by_others_is_refused() {
-    use std::os::unix::fs::PermissionsExt;
+fn a_cache_dir_writable_by_others_is_used_through_a_private_subdirectory_and_never_trusted() {
+    // What the kubelet gives the operator's /cache emptyDir: mode 0777, not the pod user's.
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let dir = std::env::temp_dir().join(format!(
         "opstack-plugin-cache-shared-{}",
         std::process::id()
     ));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
-    let err = Runtime::new(RuntimeConfig {
+    let config = || RuntimeConfig {
         cache_dir: Some(dir.clone()),
         ..RuntimeConfig::default()
-    })
-    .err()
-    .unwrap();
-    assert!(
-        err.to_string().contains("writable by group or others"),
-        "{err}"
+    };
+    let uid = unsafe { libc::geteuid() };
+    let private = dir.join(format!("uid-{uid}"));
+    Runtime::new(config())
+        .unwrap()
+        .load(&plugin_bytes(GOOD))
+        .unwrap();
+    let artifacts: Vec<_> = std::fs::read_dir(&private)
+        .unwrap()
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "cwasm"))
+        .collect();
+    assert_eq!(artifacts.len(), 1, "{artifacts:?}");
+    assert_eq!(std::fs::metadata(&private).unwrap().mode() & 0o777, 0o700);
+    // An artifact that is not ours, or that others may write, is never loaded: it is compiled
+    // again and replaced by our own.
+    std::fs::set_permissions(&artifacts[0], std::fs::Permissions::from_mode(0o666)).unwrap();
+    Runtime::new(config())
+        .unwrap()
+        .load(&plugin_bytes(GOOD))
+        .unwrap();
+    let mode = std::fs::metadata(&artifacts[0]).unwrap().mode() & 0o777;
+    assert_eq!(
+        mode, 0o600,
+        "the writable artifact was trusted instead of replaced"
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -2,6 +2,7 @@
 
 pub mod crds;
 pub mod discover;
+pub mod genesis;
 pub mod plugin;
 pub mod render;
 pub mod run;

@@ -168,28 +168,37 @@ pub fn run(
                 .find(|n| n.metadata.name.as_deref() == Some(network_name.as_str()))
                 .expect("host validation checked that the network exists");
             let plugin = &plugins[*kind];
-            let sealed =
-                pipeline::render(kind, &resource.value, OFFLINE_UID, network, &nodes, plugin)
-                    .map_err(|error| match error {
-                        PipelineError::Context(error) => RenderError::Context(error),
-                        PipelineError::Plugin { plugin, source } => RenderError::Plugin {
-                            kind: kind.to_string(),
-                            name: resource.name.clone(),
-                            plugin,
-                            cause: source,
-                        },
-                        PipelineError::Envelope(errors) => RenderError::Envelope {
-                            kind: kind.to_string(),
-                            name: resource.name.clone(),
-                            errors,
-                        },
-                        cause @ (PipelineError::PolicyViolation { .. }
-                        | PipelineError::PolicyFailed { .. }) => RenderError::Policy {
-                            kind: kind.to_string(),
-                            name: resource.name.clone(),
-                            cause,
-                        },
-                    })?;
+            // Offline there are no Secrets: no peer IDs, so a replica renders without the
+            // static peer the operator gives it from its sequencer's P2P key.
+            let sealed = pipeline::render(
+                kind,
+                &resource.value,
+                OFFLINE_UID,
+                network,
+                &nodes,
+                &Default::default(),
+                plugin,
+            )
+            .map_err(|error| match error {
+                PipelineError::Context(error) => RenderError::Context(error),
+                PipelineError::Plugin { plugin, source } => RenderError::Plugin {
+                    kind: kind.to_string(),
+                    name: resource.name.clone(),
+                    plugin,
+                    cause: source,
+                },
+                PipelineError::Envelope(errors) => RenderError::Envelope {
+                    kind: kind.to_string(),
+                    name: resource.name.clone(),
+                    errors,
+                },
+                cause @ (PipelineError::PolicyViolation { .. }
+                | PipelineError::PolicyFailed { .. }) => RenderError::Policy {
+                    kind: kind.to_string(),
+                    name: resource.name.clone(),
+                    cause,
+                },
+            })?;
             for warning in &sealed.warnings {
                 writeln!(warn, "warning: {kind} {}: {warning}", resource.name)?;
             }

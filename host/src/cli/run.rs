@@ -27,6 +27,9 @@ pub struct RunArgs {
     /// Seconds between resyncs of a settled CR (how soon a Secret created later is noticed).
     #[arg(long, default_value_t = 300)]
     pub resync_seconds: u64,
+    /// Seconds between two reads of a running component's live status (heads, peers).
+    #[arg(long, default_value_t = 15)]
+    pub status_seconds: u64,
     /// Directory for compiled plugins (skips the compile on restart).
     #[arg(long, value_name = "DIR")]
     pub plugin_cache: Option<std::path::PathBuf>,
@@ -128,6 +131,7 @@ pub fn run(args: RunArgs) -> Result<(), RunError> {
         let settings = Settings {
             concurrency: args.concurrency.max(1),
             resync: Duration::from_secs(args.resync_seconds.max(1)),
+            status_interval: Duration::from_secs(args.status_seconds.max(1)),
             cache_dir: args.plugin_cache,
             instance: std::env::var("POD_NAME").ok(),
             plugin_files,

@@ -132,13 +132,24 @@ where
         };
         let text = text.clone();
         tokio::spawn(async move {
-            let mut buffer = [0u8; 1024];
-            // A scraper sends its request line at once; a slow or silent peer is dropped.
-            let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buffer)).await;
-            let Ok(Ok(n)) = read else {
+            // Read the whole request head (a client may send it in pieces), at most 8 KiB and
+            // 5 s: answering after its first line and closing would reset a client still
+            // writing its headers. A slow or silent peer is dropped.
+            let mut request = Vec::with_capacity(1024);
+            let head = tokio::time::timeout(Duration::from_secs(5), async {
+                let mut chunk = [0u8; 1024];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") && request.len() < 8192 {
+                    match stream.read(&mut chunk).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => request.extend_from_slice(&chunk[..n]),
+                    }
+                }
+            })
+            .await;
+            if head.is_err() || request.is_empty() {
                 return;
-            };
-            let request = String::from_utf8_lossy(&buffer[..n]);
+            }
+            let request = String::from_utf8_lossy(&request);
             let response = if request.starts_with("GET /metrics ") {
                 let body = text();
                 format!(
@@ -158,6 +169,22 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_request_sent_in_pieces_gets_its_whole_answer() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(serve(listener, || "up 1\n".to_string()));
+        let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+        for piece in ["GET /metrics HTTP/1.0\r\n", "Host: x\r\n", "\r\n"] {
+            stream.write_all(piece.as_bytes()).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
+        assert!(answer.ends_with("up 1\n"), "{answer}");
+    }
 
     #[tokio::test]
     async fn metrics_are_served_on_get_metrics_and_nothing_else() {

@@ -7,6 +7,7 @@
 pub mod apply;
 pub mod chain_plugins;
 pub mod l1;
+pub mod live;
 pub mod metrics;
 pub mod pipeline;
 mod reconcile;
@@ -144,6 +145,10 @@ pub struct Settings {
     pub plugin_files: BTreeMap<String, PathBuf>,
     /// When to probe each network's L1 again (the discovery library's policy).
     pub l1_backoff: Backoff,
+    /// How often a running component is asked for its live status (heads, peers, batches).
+    pub status_interval: Duration,
+    /// Deadline of each of those calls.
+    pub status_timeout: Duration,
 }
 
 impl Default for Settings {
@@ -158,6 +163,8 @@ impl Default for Settings {
             write_budget: None,
             plugin_files: BTreeMap::new(),
             l1_backoff: Backoff::default(),
+            status_interval: Duration::from_secs(15),
+            status_timeout: Duration::from_secs(3),
         }
     }
 }
@@ -177,6 +184,11 @@ pub struct Context {
     pub metrics: metrics::Metrics,
     /// Each network's L1 probe state, kept across reconciles for the backoff.
     pub probes: l1::ProbeStates,
+    /// The clients of the live step's calls to the components: JSON-RPC and /metrics.
+    pub rpc: crate::observe::rpc::Rpc,
+    pub scraper: crate::observe::services::Scraper,
+    /// Their last answers, so a component is asked at most once per status interval.
+    pub live: live::LiveAnswers,
     pub settings: Settings,
 }
 
@@ -206,6 +218,9 @@ impl Context {
             reconciles: ReconcileCounter::default(),
             metrics: metrics::Metrics::default(),
             probes: l1::ProbeStates::default(),
+            rpc: crate::observe::rpc::Rpc::new(settings.status_timeout),
+            scraper: crate::observe::services::Scraper::new(settings.status_timeout),
+            live: live::LiveAnswers::default(),
             settings,
         }))
     }

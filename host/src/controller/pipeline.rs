@@ -3,7 +3,7 @@
 //! in the envelope. Blocking (the plugin runs here): the controllers call it on a blocking
 //! thread.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use opstack_crds::{FailurePolicy, OpNode, OptimismNetwork};
 use serde_json::Value;
@@ -112,7 +112,8 @@ pub fn network_name(kind: &str, resource: &Value) -> String {
 
 /// Renders `resource` (of `kind`, owned by `uid`) with `plugins.renderer`, seals the output in
 /// the envelope, then runs `plugins.policies` over the sealed objects. `nodes` are the
-/// `OpNode`s of its namespace, for its references.
+/// `OpNode`s of its namespace, for its references, and `peer_ids` the libp2p peer IDs the host
+/// knows of them (offline: none).
 ///
 /// Policies see the sealed objects, exactly what would be applied (labels, owner, namespace
 /// included), and only once the envelope accepted them: a policy never has to reason about
@@ -123,14 +124,20 @@ pub fn render(
     uid: &str,
     network: &OptimismNetwork,
     nodes: &[OpNode],
+    peer_ids: &BTreeMap<String, String>,
     plugins: &KindPlugins,
 ) -> Result<Sealed, PipelineError> {
     let plugin = &plugins.renderer;
-    let references = context::references(kind, resource, |target| {
-        nodes
-            .iter()
-            .find(|n| n.metadata.name.as_deref() == Some(target))
-    })?;
+    let references = context::references(
+        kind,
+        resource,
+        |target| {
+            nodes
+                .iter()
+                .find(|n| n.metadata.name.as_deref() == Some(target))
+        },
+        peer_ids,
+    )?;
     let input = context::render_input(kind, resource, network, references)?;
     let plugin_error = |source| PipelineError::Plugin {
         plugin: plugin.info().name.clone(),

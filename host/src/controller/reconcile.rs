@@ -16,6 +16,7 @@ use serde_json::Value;
 use super::apply::{self, Outcome};
 use super::chain_plugins::{self, ChainPluginError};
 use super::l1;
+use super::live;
 use super::pipeline::{self, API_VERSION};
 use super::secrets;
 use super::shadow::{self, Baseline};
@@ -112,8 +113,11 @@ pub async fn reconcile<K: Kind>(
             &name,
             old_status.as_ref(),
             generation,
-            phase,
-            conditions,
+            NewStatus {
+                phase,
+                conditions,
+                block: None,
+            },
         )
         .await?;
         if !reported {
@@ -178,6 +182,8 @@ pub async fn reconcile<K: Kind>(
                 message: problem.message,
             }));
         }
+        let peer_ids =
+            secrets::peer_ids_of_references(client, &namespace, &kind, &value, &nodes).await?;
         // Dereference the chain's plugin ConfigMaps: for a network every plugin it names (its
         // PluginsReady), for the others those of their own kind.
         let kind_refs = chain_plugins::named_for(&network, &kind);
@@ -199,6 +205,7 @@ pub async fn reconcile<K: Kind>(
         let (render_kind, render_value, render_uid) = (kind.clone(), value.clone(), uid.clone());
         let network_for_render = network.clone();
         let render_nodes = nodes.clone();
+        let render_peer_ids = peer_ids.clone();
         let (plugins_ready, rendered) = tokio::task::spawn_blocking(move || {
             let plugins_ready =
                 is_network.then(|| chain_plugins::check_all(&runtime, &all_refs, &fetched));
@@ -215,6 +222,7 @@ pub async fn reconcile<K: Kind>(
                         &render_uid,
                         &network_for_render,
                         &render_nodes,
+                        &render_peer_ids,
                         &selected.plugins,
                     )
                     .map(|sealed| (sealed, selected))
@@ -238,7 +246,9 @@ pub async fn reconcile<K: Kind>(
             )
             .await;
         }
-        Ok::<_, ControllerError>(rendered.map(|(sealed, selected)| (sealed, selected, network)))
+        Ok::<_, ControllerError>(
+            rendered.map(|(sealed, selected)| (sealed, selected, network, peer_ids)),
+        )
     }
     .await?;
 
@@ -246,7 +256,7 @@ pub async fn reconcile<K: Kind>(
     // a renderer that needs approval applies nothing until it has it.
     let (outcome, live) = match outcome {
         Err(refusal) => (Err(refusal), None),
-        Ok((sealed, selected, network)) => {
+        Ok((sealed, selected, network, peer_ids)) => {
             let live = apply::owned_children(client, &namespace, &kind, &name, &uid).await?;
             let gate = shadow_step(
                 &context,
@@ -258,13 +268,14 @@ pub async fn reconcile<K: Kind>(
                     uid: &uid,
                     network: &network,
                     nodes: &nodes,
+                    peer_ids: &peer_ids,
                 },
                 &sealed,
                 &selected,
                 &live,
             )
             .await?;
-            (gate.map(|()| sealed), Some(live))
+            (gate.map(|()| (sealed, network)), Some(live))
         }
     };
 
@@ -274,8 +285,8 @@ pub async fn reconcile<K: Kind>(
         Err(refusal) if refusal.rendering => context.metrics.rendered(&kind, &refusal.reason),
         Err(_) => {}
     }
-    let sealed = match outcome {
-        Ok(sealed) => sealed,
+    let (sealed, network) = match outcome {
+        Ok(rendered) => rendered,
         Err(refusal) => {
             let reported = conditions.was(
                 status::READY,
@@ -313,8 +324,11 @@ pub async fn reconcile<K: Kind>(
                 &name,
                 old_status.as_ref(),
                 generation,
-                phase,
-                conditions,
+                NewStatus {
+                    phase,
+                    conditions,
+                    block: None,
+                },
             )
             .await?;
             if !reported {
@@ -410,6 +424,7 @@ pub async fn reconcile<K: Kind>(
     // Status.
     let count = sealed.objects.len();
     let mut requeue = context.settings.resync;
+    let mut live_block = None;
     let phase = if is_network {
         set_with_warnings(
             &context,
@@ -560,8 +575,31 @@ pub async fn reconcile<K: Kind>(
             "Applied",
             &format!("{count} object(s) applied by server-side apply (field manager {MANAGER})"),
         );
-        let (ready, reason, message) = workload_readiness(workload.as_ref(), &name);
-        conditions.set(status::WORKLOAD_READY, ready, reason, &message);
+        let (workload_ready, reason, message) = workload_readiness(workload.as_ref(), &name);
+        conditions.set(status::WORKLOAD_READY, workload_ready, reason, &message);
+        let (mut ready, mut reason, mut message) = (workload_ready, reason, message);
+        let running = workload_ready == Truth::True;
+        let found = match kind.as_str() {
+            "OpNode" => {
+                Some(live::opnode(&context, &value, &nodes, running, &mut conditions).await?)
+            }
+            "OpBatcher" => {
+                Some(live::batcher(&context, &value, &network, running, &mut conditions).await?)
+            }
+            "OpProposer" => {
+                Some(live::proposer(&context, &value, &network, running, &mut conditions).await?)
+            }
+            _ => None,
+        };
+        if let Some(found) = found {
+            if let Some(verdict) = found.ready {
+                (ready, reason, message) = (verdict.status, verdict.reason, verdict.message);
+            }
+            if let Some(wait) = found.requeue {
+                requeue = requeue.min(wait);
+            }
+            live_block = found.block;
+        }
         conditions.set(status::READY, ready, reason, &message);
         if ready == Truth::True {
             "Running"
@@ -575,8 +613,11 @@ pub async fn reconcile<K: Kind>(
         &name,
         old_status.as_ref(),
         generation,
-        phase,
-        conditions,
+        NewStatus {
+            phase,
+            conditions,
+            block: live_block,
+        },
     )
     .await?;
     if !done.is_empty() {
@@ -683,6 +724,7 @@ struct ShadowRender<'a> {
     uid: &'a str,
     network: &'a OptimismNetwork,
     nodes: &'a [OpNode],
+    peer_ids: &'a std::collections::BTreeMap<String, String>,
 }
 
 /// When the live children were rendered by another renderer than `sealed`'s: renders with the
@@ -718,6 +760,7 @@ async fn shadow_step(
                     render.uid.to_string(),
                 );
                 let (network, nodes) = (render.network.clone(), render.nodes.to_vec());
+                let peer_ids = render.peer_ids.clone();
                 tokio::task::spawn_blocking(move || {
                     pipeline::render(
                         &kind,
@@ -725,6 +768,7 @@ async fn shadow_step(
                         &uid,
                         &network,
                         &nodes,
+                        &peer_ids,
                         &pipeline::KindPlugins::renderer(old),
                     )
                     .ok()
@@ -863,16 +907,24 @@ fn workload_readiness(workload: Option<&Value>, name: &str) -> (Truth, &'static 
     }
 }
 
+/// The status a reconcile decided on: the phase, the conditions and the live block, if any.
+struct NewStatus<'a> {
+    phase: &'a str,
+    conditions: Conditions,
+    block: Option<(&'static str, Value)>,
+}
+
 async fn write_status<K: Kind>(
     context: &Context,
     namespace: &str,
     name: &str,
     old_status: Option<&Value>,
     generation: Option<i64>,
-    phase: &str,
-    conditions: Conditions,
+    new: NewStatus<'_>,
 ) -> Result<(), ControllerError> {
-    let Some(patch) = status::patch_if_changed(old_status, generation, phase, conditions) else {
+    let Some(patch) =
+        status::patch_if_changed(old_status, generation, new.phase, new.conditions, new.block)
+    else {
         return Ok(());
     };
     context.writes.count()?;

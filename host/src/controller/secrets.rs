@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
-use kube::Client;
 use kube::api::{Api, PostParams};
+use kube::{Client, ResourceExt};
 use opstack_crds::conventions::{self, secret_purpose};
 use opstack_crds::{OpNode, OptimismNetwork};
 use serde_json::Value;
@@ -117,6 +117,66 @@ fn field_and_key(
         ),
         other => (format!("a {other} Secret"), Vec::new()),
     }
+}
+
+/// The libp2p peer IDs of the `OpNode`s `resource` (an `OpNode`) references, from their P2P
+/// key Secrets (the host's generated one, or the one the target names): a replica's static peer
+/// is its sequencer. A target whose Secret does not exist yet is left out; its reconcile creates
+/// the Secret, and the change of the target reconciles this resource again. The key is read
+/// only to derive the public peer ID and never leaves this function.
+pub async fn peer_ids_of_references(
+    client: &Client,
+    namespace: &str,
+    kind: &str,
+    resource: &Value,
+    nodes: &[OpNode],
+) -> Result<BTreeMap<String, String>, ControllerError> {
+    let mut ids = BTreeMap::new();
+    if kind != "OpNode" {
+        return Ok(ids);
+    }
+    let secrets = Api::<Secret>::namespaced(client.clone(), namespace);
+    for field in context::opnode_reference_fields(kind) {
+        let Some(target) = resource
+            .pointer(&format!("/spec/{field}/name"))
+            .and_then(Value::as_str)
+        else {
+            continue;
+        };
+        let Some(node) = nodes.iter().find(|n| n.name_any() == target) else {
+            continue;
+        };
+        let p2p = &node.spec.op_node.p2p;
+        if !p2p.enabled {
+            continue;
+        }
+        let (secret, key) = match &p2p.private_key.secret_ref {
+            Some(reference) => (reference.name.clone(), reference.key.clone()),
+            None => (
+                conventions::generated_p2p_secret(target),
+                conventions::GENERATED_P2P_KEY.to_owned(),
+            ),
+        };
+        let Some(found) = secrets.get_opt(&secret).await? else {
+            continue;
+        };
+        let value = found
+            .data
+            .as_ref()
+            .and_then(|data| data.get(&key))
+            .map(|bytes| String::from_utf8_lossy(&bytes.0).into_owned());
+        match value.as_deref().map(crate::peer_id::from_private_key_hex) {
+            Some(Ok(id)) => {
+                ids.insert(target.to_owned(), id);
+            }
+            Some(Err(error)) => tracing::warn!(
+                %namespace, node = %target, secret = %secret, %error,
+                "no peer ID for a referenced node: its P2P key is unusable"
+            ),
+            None => {}
+        }
+    }
+    Ok(ids)
 }
 
 /// Checks that every Secret the CR names (not the host's own) exists and holds its key.

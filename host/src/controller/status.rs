@@ -10,6 +10,14 @@ pub const VALID: &str = "Valid";
 pub const RENDERED: &str = "Rendered";
 pub const APPLIED: &str = "Applied";
 pub const WORKLOAD_READY: &str = "WorkloadReady";
+/// The node's head is near the wall clock (it follows its source): from its own answers.
+pub const SYNCED: &str = "Synced";
+/// The node has the P2P peers it should have.
+pub const PEERS_CONNECTED: &str = "PeersConnected";
+/// The batcher's batch transactions land on L1.
+pub const BATCHES_SUBMITTED: &str = "BatchesSubmitted";
+/// The proposer's proposals land on L1.
+pub const PROPOSALS_SUBMITTED: &str = "ProposalsSubmitted";
 pub const CONFIGURATION_VALID: &str = "ConfigurationValid";
 pub const CONTRACTS_DISCOVERED: &str = "ContractsDiscovered";
 pub const PAUSED: &str = "Paused";
@@ -130,16 +138,22 @@ pub fn patch_if_changed(
     generation: Option<i64>,
     phase: &str,
     conditions: Conditions,
+    block: Option<(&str, Value)>,
 ) -> Option<Value> {
-    let new = json!({
+    let mut new = json!({
         "observedGeneration": generation,
         "phase": phase,
         "conditions": conditions.into_values(),
     });
+    let mut fields = vec!["observedGeneration", "phase", "conditions"];
+    if let Some((field, value)) = &block {
+        new[*field] = value.clone();
+        fields.push(field);
+    }
     let same = old_status.is_some_and(|old| {
-        ["observedGeneration", "phase", "conditions"]
+        fields
             .iter()
-            .all(|field| old.get(field) == new.get(field))
+            .all(|field| old.get(*field) == new.get(*field))
     });
     (!same).then(|| json!({ "status": new }))
 }
@@ -172,11 +186,28 @@ mod tests {
     fn an_unchanged_status_is_not_written() {
         let mut conditions = Conditions::new(None, Some(1));
         conditions.set(READY, Truth::True, "Ready", "ok");
-        let patch = patch_if_changed(None, Some(1), "Running", conditions.clone()).unwrap();
+        let patch = patch_if_changed(None, Some(1), "Running", conditions.clone(), None).unwrap();
         let status = patch["status"].clone();
         let again = Conditions::new(Some(&status), Some(1));
         let mut again = again;
         again.set(READY, Truth::True, "Ready", "ok");
-        assert!(patch_if_changed(Some(&status), Some(1), "Running", again).is_none());
+        assert!(patch_if_changed(Some(&status), Some(1), "Running", again, None).is_none());
+    }
+
+    #[test]
+    fn a_status_block_that_did_not_change_is_not_written_and_one_that_did_is() {
+        let mut conditions = Conditions::new(None, Some(1));
+        conditions.set(READY, Truth::True, "Ready", "ok");
+        let info = || Some(("nodeInfo", json!({"chainHead": {"blockNumber": 7}})));
+        let patch = patch_if_changed(None, Some(1), "Running", conditions.clone(), info()).unwrap();
+        let status = patch["status"].clone();
+        assert_eq!(status["nodeInfo"]["chainHead"]["blockNumber"], 7);
+        let mut again = Conditions::new(Some(&status), Some(1));
+        again.set(READY, Truth::True, "Ready", "ok");
+        assert!(
+            patch_if_changed(Some(&status), Some(1), "Running", again.clone(), info()).is_none()
+        );
+        let moved = Some(("nodeInfo", json!({"chainHead": {"blockNumber": 8}})));
+        assert!(patch_if_changed(Some(&status), Some(1), "Running", again, moved).is_some());
     }
 }

@@ -143,6 +143,7 @@ pub fn render_sequencer(devnet: &Devnet, plugins: &KindPlugins) -> Result<Sealed
         DEVNET_UID,
         &devnet.network,
         &devnet.nodes,
+        &Default::default(),
         plugins,
     )
 }
