@@ -31,6 +31,7 @@ step "Kubernetes: etcd, kube-apiserver, kube-controller-manager, kube-scheduler,
     bash tests/control-plane/setup.sh
 step "node: containerd, CoreDNS, pause, runc and the CNI plugins" bash tests/node/setup.sh
 step "L1 node: geth" bash tests/l1-node/setup.sh
+step "OP Stack: op-node, op-batcher, op-proposer, op-challenger, op-conductor, op-geth" bash tests/opstack/setup.sh
 step "plugins: build every wasm guest" bash plugins/build.sh
 # The operator bundles the plugins just built instead of building them a second time.
 target_dir=${CARGO_TARGET_DIR:-target}

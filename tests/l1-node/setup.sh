@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Builds geth, a real Ethereum JSON-RPC node, for the discovery tests (they run `geth --dev`):
-# from the github.com/ethereum/go-ethereum Go module through the module proxy (no prebuilt
-# downloads are reachable here), into a cache outside the checkout keyed by version, so fresh
-# clones on the same machine reuse it:
+# Builds geth, a real Ethereum JSON-RPC node, for the discovery tests and the devnet's L1 (they
+# run `geth --dev`): from the github.com/ethereum/go-ethereum Go module through the module proxy
+# (no prebuilt downloads are reachable here), into a cache outside the checkout keyed by version,
+# so fresh clones on the same machine reuse it:
 #   ${OPSTACK_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/opstack-operator}/l1-node/geth-<GETH_VERSION>/geth
 # The version lives in versions.env beside this script (the tests read the same file).
 #
@@ -17,62 +17,16 @@
 set -euo pipefail
 
 script_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+SETUP_NAME="l1-node setup"
+# shellcheck source=../lib/build.sh
+source "$script_dir/../lib/build.sh"
 # shellcheck source=versions.env
 source "$script_dir/versions.env"
 : "${GETH_VERSION:?versions.env must set GETH_VERSION}"
 
-cache_root="${OPSTACK_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/opstack-operator}"
 bin_dir="$cache_root/l1-node/geth-$GETH_VERSION"
 work_dir="$cache_root/l1-node/build/geth-$GETH_VERSION"
 binary="$bin_dir/geth"
-
-# Never let a go.mod toolchain line send Go off to download another toolchain: only the module
-# proxy is reachable, and a clear "needs newer Go" error beats a network timeout.
-export GOTOOLCHAIN=local
-# The wrapper module starts without a go.sum; let the go command fill in requirements.
-export GOFLAGS=-mod=mod
-
-script_start=$SECONDS
-current_step=""
-
-log() { printf '[l1-node setup] %s\n' "$*" >&2; }
-
-on_exit() {
-  local status=$?
-  if [[ $status -ne 0 ]]; then
-    log "FAILED in step: ${current_step:-<before first step>} (exit status $status)"
-    log "see the messages above; build logs are under $work_dir"
-  fi
-}
-trap on_exit EXIT
-
-step() {
-  current_step="$1"
-  shift
-  local started=$SECONDS
-  log "step: $current_step ..."
-  "$@"
-  log "step: $current_step done in $((SECONDS - started))s"
-}
-
-die() {
-  log "error: $*"
-  exit 1
-}
-
-binary_works() {
-  # A cached binary counts only if it runs; a half-written file from a killed build must not.
-  [[ -x "$binary" ]] && "$binary" version >/dev/null 2>&1
-}
-
-check_binary() {
-  binary_works || die "$binary was built but \`geth version\` fails; see $work_dir/build.log"
-}
-
-check_toolchain() {
-  command -v go >/dev/null || die "go is not on PATH; geth is built from its Go module (install Go >= 1.24)"
-  log "using $(go version); GOPROXY=$(go env GOPROXY)"
-}
 
 prepare_module() {
   mkdir -p "$work_dir" "$bin_dir"
@@ -92,41 +46,14 @@ GOMOD
   }
 }
 
-build() {
-  local build_log="$work_dir/build.log"
-  local output="$bin_dir/.geth.partial"
-  log "building geth $GETH_VERSION (cold builds take several minutes on 2 cores; log: $build_log)"
-  (
-    cd "$work_dir"
-    exec go build -v -trimpath -ldflags "-s -w" -o "$output" github.com/ethereum/go-ethereum/cmd/geth
-  ) >"$build_log" 2>&1 &
-  local build_pid=$!
-  local started=$SECONDS
-  while kill -0 "$build_pid" 2>/dev/null; do
-    sleep 5
-    if kill -0 "$build_pid" 2>/dev/null && (((SECONDS - started) % 30 < 5)); then
-      log "  geth: $(wc -l <"$build_log") packages compiled, $((SECONDS - started))s elapsed"
-    fi
-  done
-  if ! wait "$build_pid"; then
-    log "go build of geth failed; last lines of $build_log:"
-    tail -n 40 "$build_log" >&2
-    rm -f "$output"
-    return 1
-  fi
-  # Rename only once complete, so a killed build never leaves a binary that looks cached.
-  mv -f "$output" "$binary"
-  log "  geth: $(du -h "$binary" | cut -f1), built in $((SECONDS - started))s"
-}
-
-if binary_works; then
+lock_or_wait "$cache_root/l1-node/.setup-geth-$GETH_VERSION.lock"
+if runs "$binary" version; then
   log "cached: $binary ($("$binary" version 2>/dev/null | sed -n 's/^Version: //p'))"
 else
-  step "check the Go toolchain" check_toolchain
+  step "check the Go toolchain" check_go
   step "resolve github.com/ethereum/go-ethereum@$GETH_VERSION" prepare_module
-  step "go build cmd/geth" build
-  step "check the built binary runs" check_binary
+  step "go build cmd/geth" go_build geth "$work_dir" github.com/ethereum/go-ethereum/cmd/geth "-s -w" "$binary"
+  runs "$binary" version || die "$binary was built but \`geth version\` fails; see $work_dir/build-geth.log"
 fi
-current_step=""
-log "done in $((SECONDS - script_start))s"
+finish
 printf '%s\n' "$binary"

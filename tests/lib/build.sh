@@ -111,14 +111,17 @@ go_build() {
   log "  $name: $(du -h "$output" | cut -f1)"
 }
 
-# Downloads module@version through the proxy (from inside <dir>) and prints its go.mod's path.
-gomod_of() {
-  local dir="$1" module_at_version="$2" json
+# Downloads module@version through the proxy (from inside <dir>) and prints one field of
+# `go mod download -json` (GoMod: its go.mod's path; Dir: where its source was extracted).
+module_field() {
+  local dir="$1" module_at_version="$2" field="$3" json
   mkdir -p "$dir"
   json="$(cd "$dir" && GOFLAGS= go mod download -json "$module_at_version")" ||
     die "go mod download $module_at_version failed: $json"
-  sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",\{0,1\}$/\1/p' <<<"$json"
+  sed -n "s/^[[:space:]]*\"$field\": \"\\(.*\\)\",\\{0,1\\}\$/\\1/p" <<<"$json"
 }
+
+gomod_of() { module_field "$1" "$2" GoMod; }
 
 # Whether a cached binary runs: a half-written file from a killed build must not count.
 #   runs <binary> [args that make it print its version]

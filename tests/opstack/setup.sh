@@ -76,13 +76,7 @@ OPTIMISM_BINARIES=(op-node op-batcher op-proposer op-challenger op-conductor)
 export CGO_ENABLED=0
 
 # Downloads module@version through the proxy and prints the directory it is extracted to.
-module_dir_of() {
-  local module_at_version="$1" json
-  mkdir -p "$work_dir"
-  json="$(cd "$work_dir" && GOFLAGS= go mod download -json "$module_at_version")" ||
-    die "go mod download $module_at_version failed: $json"
-  sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p' <<<"$json"
-}
+module_dir_of() { module_field "$work_dir" "$1" Dir; }
 
 # The go.mod directives that apply only in the main module (godebug, replace, exclude), single
 # or in blocks, without comment lines. Dies on a replace with a local path: it cannot resolve

@@ -18,15 +18,20 @@ pub const BIN_DIR_ENV: &str = "OPSTACK_CONTROL_PLANE_BIN";
 /// Env var that names the file where every started PID is recorded.
 pub const PID_FILE_ENV: &str = "OPSTACK_HARNESS_PID_FILE";
 
-/// A `KEY=value` entry of versions.env; panics if it is missing, since the file is compiled in
-/// and a missing key is a bug in this checkout, not in the environment.
-fn pinned_version(key: &str) -> &'static str {
-    VERSIONS_ENV
+/// The `KEY=value` entry of a versions.env (`file` names it in the panic); panics if it is
+/// missing, since the file is compiled in and a missing key is a bug in this checkout, not in
+/// the environment. Every setup script sources its versions.env; the harness reads the same one.
+pub(crate) fn pinned_in(file: &str, versions_env: &'static str, key: &str) -> &'static str {
+    versions_env
         .lines()
         .map(str::trim)
         .filter(|line| !line.starts_with('#'))
         .find_map(|line| line.strip_prefix(key)?.strip_prefix('='))
-        .unwrap_or_else(|| panic!("tests/control-plane/versions.env has no {key}=... line"))
+        .unwrap_or_else(|| panic!("{file} has no {key}=... line"))
+}
+
+fn pinned_version(key: &str) -> &'static str {
+    pinned_in("tests/control-plane/versions.env", VERSIONS_ENV, key)
 }
 
 pub fn kubernetes_version() -> &'static str {

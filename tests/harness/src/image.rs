@@ -192,7 +192,7 @@ fn parse_final_stage(
                 spec.env.push((name.to_owned(), unquote(value)));
             }
             "LABEL" => {
-                for pair in shell_words(&rest) {
+                for pair in crate::split_words(&rest) {
                     let (name, value) = pair
                         .split_once('=')
                         .ok_or_else(|| error(format!("LABEL {pair:?} is not name=value")))?;
@@ -236,31 +236,6 @@ fn unquote(value: &str) -> String {
         .to_owned()
 }
 
-/// Splits on whitespace outside double quotes.
-fn shell_words(text: &str) -> Vec<String> {
-    let mut words = Vec::new();
-    let mut current = String::new();
-    let mut quoted = false;
-    for c in text.chars() {
-        match c {
-            '"' => {
-                quoted = !quoted;
-                current.push(c);
-            }
-            c if c.is_whitespace() && !quoted => {
-                if !current.is_empty() {
-                    words.push(std::mem::take(&mut current));
-                }
-            }
-            c => current.push(c),
-        }
-    }
-    if !current.is_empty() {
-        words.push(current);
-    }
-    words
-}
-
 /// The JSON ("exec") form only: the shell form would need a shell in the image.
 fn exec_form(text: &str) -> Result<Vec<String>, String> {
     serde_json::from_str::<Vec<String>>(text.trim()).map_err(|_| {
@@ -272,7 +247,7 @@ fn exec_form(text: &str) -> Result<Vec<String>, String> {
 }
 
 fn parse_copy(rest: &str, context: &Path, stages: &Stages) -> Result<Vec<LayerFile>, String> {
-    let mut words = shell_words(rest);
+    let mut words = crate::split_words(rest);
     let mut from = None;
     let mut mode = None;
     let mut owner = (0, 0);

@@ -502,34 +502,12 @@ fn kubeconfig_yaml(api_url: &str, ca_path: &Path, user: &str, token: &str) -> St
 
 const TEMP_DIR_PREFIX: &str = "opstack-control-plane-";
 
-/// Removes temp dirs of earlier test processes that no longer run. A test binary killed with
-/// SIGKILL gets its children killed (PDEATHSIG) but cannot remove its dir; the next run does.
-fn remove_stale_temp_dirs() {
-    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(pid) = name
-            .to_str()
-            .and_then(|name| name.strip_prefix(TEMP_DIR_PREFIX))
-            .and_then(|rest| rest.split('-').next())
-            .and_then(|pid| pid.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if !Path::new(&format!("/proc/{pid}")).exists() {
-            let _ = std::fs::remove_dir_all(entry.path());
-        }
-    }
-}
-
 /// Starts everything once, on fixed ports. Runs on its own thread (see `try_start`).
 fn start_once(
     binaries: &Binaries,
     config: &ControlPlaneConfig,
 ) -> Result<ControlPlane, HarnessError> {
-    remove_stale_temp_dirs();
+    process::remove_stale_temp_dirs(TEMP_DIR_PREFIX);
     // The node IP must exist before the apiserver binds it.
     let prepared_node = if config.node {
         Some(node::PreparedHost::prepare()?)
@@ -995,4 +973,50 @@ pub fn is_established(crd: &CustomResourceDefinition) -> bool {
                 .iter()
                 .any(|condition| condition.type_ == "Established" && condition.status == "True")
         })
+}
+
+/// Splits on whitespace outside double quotes and drops the quotes; no escapes. Enough for what
+/// the harness reads: `iptables -S` lines (quotes only around values with spaces, such as
+/// `--comment "kubernetes service portals"`) and the Containerfile instructions it supports.
+pub(crate) fn split_words(text: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut current = String::new();
+    let mut quoted = false;
+    for c in text.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            c if c.is_whitespace() && !quoted => {
+                if !current.is_empty() {
+                    words.push(std::mem::take(&mut current));
+                }
+            }
+            c => current.push(c),
+        }
+    }
+    if !current.is_empty() {
+        words.push(current);
+    }
+    words
+}
+
+#[cfg(test)]
+mod split_words_tests {
+    #[test]
+    fn a_quoted_comment_is_one_word_of_a_rule() {
+        assert_eq!(
+            crate::split_words(
+                r#"-A FORWARD -m comment --comment "kubernetes forwarding rules" -j KUBE-FORWARD"#
+            ),
+            [
+                "-A",
+                "FORWARD",
+                "-m",
+                "comment",
+                "--comment",
+                "kubernetes forwarding rules",
+                "-j",
+                "KUBE-FORWARD"
+            ]
+        );
+    }
 }

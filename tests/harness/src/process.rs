@@ -282,3 +282,26 @@ fn process_start_time(pid: u32) -> Option<String> {
     // after_name starts at field 3 (state); field 22 is the 20th from here.
     after_name.split_whitespace().nth(19).map(str::to_owned)
 }
+
+/// Removes the temp dirs named `<prefix><pid>-…` of earlier test processes that no longer run.
+/// A test binary killed with SIGKILL gets its children killed (PDEATHSIG) but cannot remove its
+/// dir; the next run does.
+pub(crate) fn remove_stale_temp_dirs(prefix: &str) {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|name| name.strip_prefix(prefix))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}

@@ -9,7 +9,6 @@ mod support;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use k8s_openapi::ByteString;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
@@ -57,29 +56,7 @@ fn plugin_id(name: &str, bytes: &[u8]) -> String {
 
 /// Puts `entries` (key → `.wasm`) into the plugins ConfigMap, replacing what was there.
 async fn upload(admin: &Client, namespace: &str, entries: &[(&str, &[u8])]) {
-    upload_to(admin, namespace, PLUGINS, entries).await;
-}
-
-/// Puts `entries` into ConfigMap `name` (at most 1 MiB in all: one bundled-size plugin each).
-async fn upload_to(admin: &Client, namespace: &str, name: &str, entries: &[(&str, &[u8])]) {
-    let binary: BTreeMap<String, ByteString> = entries
-        .iter()
-        .map(|(key, bytes)| (key.to_string(), ByteString(bytes.to_vec())))
-        .collect();
-    let config_map = json!({
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {"name": name},
-        "binaryData": binary,
-    });
-    Api::<ConfigMap>::namespaced(admin.clone(), namespace)
-        .patch(
-            name,
-            &PatchParams::apply("opstack-test").force(),
-            &Patch::Apply(&config_map),
-        )
-        .await
-        .expect("upload the plugins ConfigMap");
+    upload_binary_config_map(admin, namespace, PLUGINS, entries).await;
 }
 
 fn renderer(key: &str, bytes: &[u8]) -> Value {
@@ -816,7 +793,8 @@ async fn contain(case: &Case) {
     let (plugins, field, config_map) = match case.upload {
         Upload::Renderer(file) => {
             let bytes = wasm(file);
-            upload_to(&admin, &namespace, UPLOADED, &[("plugin.wasm", &bytes)]).await;
+            upload_binary_config_map(&admin, &namespace, UPLOADED, &[("plugin.wasm", &bytes)])
+                .await;
             let mut r = renderer("plugin.wasm", &bytes);
             r["configMapRef"]["name"] = json!(UPLOADED);
             (

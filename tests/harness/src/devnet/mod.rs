@@ -152,28 +152,27 @@ impl DevnetError {
     }
 }
 
-fn pinned(versions: &'static str, key: &str) -> &'static str {
-    versions
-        .lines()
-        .map(str::trim)
-        .filter(|line| !line.starts_with('#'))
-        .find_map(|line| line.strip_prefix(key)?.strip_prefix('='))
-        .unwrap_or_else(|| panic!("a versions.env has no {key}=... line"))
+fn opstack_pinned(key: &str) -> &'static str {
+    crate::binaries::pinned_in("tests/opstack/versions.env", OPSTACK_VERSIONS_ENV, key)
 }
 
 /// optimism (op-node, op-batcher, op-proposer, …) version of `tests/opstack/versions.env`.
 pub fn optimism_version() -> &'static str {
-    pinned(OPSTACK_VERSIONS_ENV, "OPTIMISM_VERSION")
+    opstack_pinned("OPTIMISM_VERSION")
 }
 
 /// op-geth version of `tests/opstack/versions.env`.
 pub fn op_geth_version() -> &'static str {
-    pinned(OPSTACK_VERSIONS_ENV, "OP_GETH_VERSION")
+    opstack_pinned("OP_GETH_VERSION")
 }
 
 /// The L1 geth version of `tests/l1-node/versions.env`.
 pub fn l1_geth_version() -> &'static str {
-    pinned(L1_VERSIONS_ENV, "GETH_VERSION")
+    crate::binaries::pinned_in(
+        "tests/l1-node/versions.env",
+        L1_VERSIONS_ENV,
+        "GETH_VERSION",
+    )
 }
 
 fn env_path(name: &str) -> Option<PathBuf> {
@@ -256,7 +255,7 @@ impl TempDir {
     /// are gone (a SIGKILLed test binary cannot remove its own).
     pub fn new(label: &str) -> Result<TempDir, DevnetError> {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
-        remove_stale_temp_dirs();
+        crate::process::remove_stale_temp_dirs(TEMP_DIR_PREFIX);
         let path = std::env::temp_dir().join(format!(
             "{TEMP_DIR_PREFIX}{}-{}-{label}",
             std::process::id(),
@@ -282,26 +281,6 @@ impl Drop for TempDir {
             eprintln!("opstack-test-harness: kept {}", self.path.display());
         } else {
             let _ = std::fs::remove_dir_all(&self.path);
-        }
-    }
-}
-
-fn remove_stale_temp_dirs() {
-    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(pid) = name
-            .to_str()
-            .and_then(|name| name.strip_prefix(TEMP_DIR_PREFIX))
-            .and_then(|rest| rest.split('-').next())
-            .and_then(|pid| pid.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if !Path::new(&format!("/proc/{pid}")).exists() {
-            let _ = std::fs::remove_dir_all(entry.path());
         }
     }
 }

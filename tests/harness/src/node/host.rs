@@ -311,7 +311,7 @@ fn remove_chains(program: &str, prefixes: &[&str], problems: &mut Vec<String>) {
         let ours = |chain: &str| prefixes.iter().any(|prefix| chain.starts_with(prefix));
         let mut chains = Vec::new();
         for rule in rules.lines() {
-            let words = rule_words(rule);
+            let words = crate::split_words(rule);
             let words: Vec<&str> = words.iter().map(String::as_str).collect();
             match words.as_slice() {
                 ["-N", chain] if ours(chain) => chains.push(chain.to_string()),
@@ -339,29 +339,6 @@ fn remove_chains(program: &str, prefixes: &[&str], problems: &mut Vec<String>) {
             }
         }
     }
-}
-
-/// The words of an `iptables -S` line: `--comment "kubernetes service portals"` is one word,
-/// without its quotes (iptables prints quotes only around values with spaces, and escapes none).
-fn rule_words(rule: &str) -> Vec<String> {
-    let mut words = Vec::new();
-    let mut current = String::new();
-    let mut quoted = false;
-    for c in rule.chars() {
-        match c {
-            '"' => quoted = !quoted,
-            c if c.is_whitespace() && !quoted => {
-                if !current.is_empty() {
-                    words.push(std::mem::take(&mut current));
-                }
-            }
-            c => current.push(c),
-        }
-    }
-    if !current.is_empty() {
-        words.push(current);
-    }
-    words
 }
 
 fn remove_cgroups(before: &Before, problems: &mut Vec<String>) {
@@ -444,10 +421,11 @@ pub fn teardown(state: &Path, exe_dirs: &[PathBuf]) -> Vec<String> {
     remove_cgroups(&before, &mut problems);
 
     for path in HARD_CODED_PATHS {
-        if !before.existing_paths.iter().any(|p| p == path) && Path::new(path).exists() {
-            if let Err(error) = std::fs::remove_dir_all(path) {
-                problems.push(format!("remove {path}: {error}"));
-            }
+        if !before.existing_paths.iter().any(|p| p == path)
+            && Path::new(path).exists()
+            && let Err(error) = std::fs::remove_dir_all(path)
+        {
+            problems.push(format!("remove {path}: {error}"));
         }
     }
     if let Err(error) = std::fs::remove_dir_all(state)
@@ -456,30 +434,6 @@ pub fn teardown(state: &Path, exe_dirs: &[PathBuf]) -> Vec<String> {
         problems.push(format!("remove {}: {error}", state.display()));
     }
     problems
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_quoted_comment_is_one_word_of_a_rule() {
-        assert_eq!(
-            rule_words(
-                r#"-A FORWARD -m comment --comment "kubernetes forwarding rules" -j KUBE-FORWARD"#
-            ),
-            [
-                "-A",
-                "FORWARD",
-                "-m",
-                "comment",
-                "--comment",
-                "kubernetes forwarding rules",
-                "-j",
-                "KUBE-FORWARD"
-            ]
-        );
-    }
 }
 
 /// veth links whose peer was a pod: the CNI bridge plugin names them `veth<hex>`.

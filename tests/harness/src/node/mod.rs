@@ -39,12 +39,7 @@ const PAUSE_CONTAINERFILE: &str =
     concat!(env!("CARGO_MANIFEST_DIR"), "/../node/pause.Containerfile");
 
 fn pinned(key: &str) -> &'static str {
-    VERSIONS_ENV
-        .lines()
-        .map(str::trim)
-        .filter(|line| !line.starts_with('#'))
-        .find_map(|line| line.strip_prefix(key)?.strip_prefix('='))
-        .unwrap_or_else(|| panic!("tests/node/versions.env has no {key}=... line"))
+    binaries::pinned_in("tests/node/versions.env", VERSIONS_ENV, key)
 }
 
 /// Where `tests/node/setup.sh` puts containerd, CoreDNS and pause.
@@ -204,6 +199,10 @@ pub struct Node {
     _lock: File,
 }
 
+/// Starts one of the node's processes under the control plane (name, program, args, extra env).
+pub(crate) type Spawn<'a> =
+    dyn FnMut(&str, &Path, &[String], &[(&str, String)]) -> Result<(), String> + 'a;
+
 /// What the node needs from the control plane it joins.
 pub(crate) struct Join<'a> {
     pub ca_pem: &'a str,
@@ -223,7 +222,7 @@ impl Node {
         join: Join<'_>,
         admin: &Client,
         admin_config: kube::Config,
-        spawn: &mut dyn FnMut(&str, &Path, &[String], &[(&str, String)]) -> Result<(), String>,
+        spawn: &mut Spawn<'_>,
         check_alive: &dyn Fn() -> Result<(), String>,
     ) -> Result<Node, String> {
         let PreparedHost {
@@ -438,7 +437,7 @@ impl Node {
 
     /// Puts the host back (see [`host`]); the node's processes must be stopped already.
     pub(crate) fn tear_down(self) {
-        for problem in host::teardown(&self.state, &[self.node_bin_dir.clone()]) {
+        for problem in host::teardown(&self.state, std::slice::from_ref(&self.node_bin_dir)) {
             eprintln!("opstack-test-harness: node teardown: {problem}");
         }
     }

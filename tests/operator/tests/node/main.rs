@@ -7,5 +7,6 @@
 mod support;
 
 mod cluster;
+mod devnet;
 mod operator_in_cluster;
 mod workload;

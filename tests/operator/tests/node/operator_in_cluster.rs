@@ -61,7 +61,7 @@ async fn the_operator_from_deploy_runs_ready_logs_json_serves_metrics_and_surviv
         &namespace,
         "OpNode",
         "node-c",
-        "Ready",
+        "WorkloadReady",
         "True",
         POD_TIMEOUT,
     )
@@ -140,8 +140,16 @@ async fn the_operator_from_deploy_runs_ready_logs_json_serves_metrics_and_surviv
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
     for name in &names {
-        wait_for_condition_within(&admin, &crash, "OpNode", name, "Ready", "True", POD_TIMEOUT)
-            .await;
+        wait_for_condition_within(
+            &admin,
+            &crash,
+            "OpNode",
+            name,
+            "WorkloadReady",
+            "True",
+            POD_TIMEOUT,
+        )
+        .await;
     }
 
     // Exactly one of each child per CR, each owned by its CR alone; one generated Secret each.

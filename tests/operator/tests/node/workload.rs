@@ -3,12 +3,10 @@
 //! results passes its probes, runs as the rendered user with the rendered Secret modes, writes to
 //! its claimed volume, keeps it across a restart and answers by its Service's DNS name.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
-use k8s_openapi::ByteString;
-use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim};
-use kube::api::{Api, Patch, PatchParams};
+use k8s_openapi::api::core::v1::PersistentVolumeClaim;
+use kube::api::Api;
 use kube::{Client, ResourceExt};
 use opstack_operator::runtime::sha256_hex;
 use opstack_test_harness::pods;
@@ -38,20 +36,7 @@ pub async fn workload_chain(admin: &Client, namespace: &str, nodes: &[&str]) {
         Some(namespace),
     )
     .await;
-    let config_map = json!({
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {"name": PLUGINS},
-        "binaryData": BTreeMap::from([(RENDERER_KEY, ByteString(plugin.clone()))]),
-    });
-    Api::<ConfigMap>::namespaced(admin.clone(), namespace)
-        .patch(
-            PLUGINS,
-            &PatchParams::apply("opstack-test").force(),
-            &Patch::Apply(&config_map),
-        )
-        .await
-        .expect("upload the workload plugin");
+    upload_binary_config_map(admin, namespace, PLUGINS, &[(RENDERER_KEY, &plugin)]).await;
     let text = devnet_subset(|kind, _| kind == "OptimismNetwork");
     let mut network: Value = serde_yaml::from_str(text.trim_start_matches("---\n")).expect("YAML");
     network["spec"]["plugins"] = json!({"opNode": {"renderer": {
@@ -115,16 +100,17 @@ async fn a_rendered_workload_runs_as_its_user_with_its_secret_mode_volume_and_dn
         &namespace,
         "OpNode",
         "node-a",
-        "Ready",
+        "WorkloadReady",
         "True",
         POD_TIMEOUT,
     )
     .await;
-    assert_eq!(
-        condition(&cr, "Ready").unwrap()["reason"],
-        "WorkloadReady",
-        "{cr}"
-    );
+    // Its pod is ready, but it is not an op-node: the operator asks it for its sync status, gets
+    // no answer, and does not call the node Ready. Ready means "serves a chain", not "a port
+    // opened" (the devnet tier shows the other side).
+    let ready = condition(&cr, "Ready").unwrap();
+    assert_ne!(ready["status"], "True", "{cr}");
+    assert_eq!(ready["reason"], "NodeUnreachable", "{cr}");
     // The StatefulSet's pod is node-a-0; its readiness probe (GET /healthz) passed.
     let pod = pods::wait_ready(&admin, &namespace, "node-a-0", POD_TIMEOUT).await;
     assert_eq!(
@@ -193,7 +179,7 @@ async fn a_replaced_statefulset_pod_gets_the_same_claim_and_sees_the_data_writte
         &namespace,
         "OpNode",
         "node-b",
-        "Ready",
+        "WorkloadReady",
         "True",
         POD_TIMEOUT,
     )
@@ -238,7 +224,8 @@ async fn a_replaced_statefulset_pod_gets_the_same_claim_and_sees_the_data_writte
     assert_eq!((code, body.as_str()), (200, "before the restart"));
 }
 
-/// Like `wait_for_condition`, with the node tier's longer timeout (pods start, probes pass).
+/// Like `wait_for_condition`, with the node tier's longer timeout (pods start, probes pass), and
+/// the pods described when it times out.
 pub async fn wait_for_condition_within(
     client: &Client,
     namespace: &str,
@@ -248,13 +235,18 @@ pub async fn wait_for_condition_within(
     status: &str,
     timeout: Duration,
 ) -> Value {
-    let started = std::time::Instant::now();
-    loop {
-        let cr = get_cr(client, namespace, kind, name).await;
-        if condition(&cr, type_).is_some_and(|c| c["status"] == status) {
-            return cr;
-        }
-        if started.elapsed() > timeout {
+    match poll_condition(
+        client,
+        namespace,
+        kind,
+        name,
+        (type_, status, None),
+        timeout,
+    )
+    .await
+    {
+        Ok(cr) => cr,
+        Err(cr) => {
             let pods =
                 kube::Api::<k8s_openapi::api::core::v1::Pod>::namespaced(client.clone(), namespace)
                     .list(&Default::default())
@@ -270,6 +262,5 @@ pub async fn wait_for_condition_within(
                 cr.get("status").cloned().unwrap_or_default()
             );
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }

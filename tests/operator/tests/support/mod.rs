@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use kube::{Client, ResourceExt};
@@ -275,6 +276,33 @@ pub async fn wait_for_condition(
     status: &str,
     reason: Option<&str>,
 ) -> Value {
+    poll_condition(
+        client,
+        namespace,
+        kind,
+        name,
+        (type_, status, reason),
+        TIMEOUT,
+    )
+    .await
+    .unwrap_or_else(|cr| {
+        panic!(
+            "{kind} {name} never got {type_}={status} {reason:?} in {TIMEOUT:?}; status: {}",
+            cr.get("status").cloned().unwrap_or_default()
+        )
+    })
+}
+
+/// `kind/name` once its condition `wanted.0` has status `wanted.1` (and reason `wanted.2`, if
+/// given); `Err` with the CR as last read when that takes longer than `timeout`.
+pub async fn poll_condition(
+    client: &Client,
+    namespace: &str,
+    kind: &str,
+    name: &str,
+    (type_, status, reason): (&str, &str, Option<&str>),
+    timeout: Duration,
+) -> Result<Value, Value> {
     let started = Instant::now();
     loop {
         let cr = get_cr(client, namespace, kind, name).await;
@@ -282,15 +310,41 @@ pub async fn wait_for_condition(
             && c["status"] == status
             && reason.is_none_or(|r| c["reason"] == r)
         {
-            return cr;
+            return Ok(cr);
         }
-        assert!(
-            started.elapsed() < TIMEOUT,
-            "{kind} {name} never got {type_}={status} {reason:?}; status: {}",
-            cr.get("status").cloned().unwrap_or_default()
-        );
+        if started.elapsed() > timeout {
+            return Err(cr);
+        }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+}
+
+/// Puts `entries` (key → bytes) into ConfigMap `name` as binaryData, replacing what was there
+/// (at most 1 MiB in all: one bundled-size plugin each).
+pub async fn upload_binary_config_map(
+    admin: &Client,
+    namespace: &str,
+    name: &str,
+    entries: &[(&str, &[u8])],
+) {
+    let binary: BTreeMap<String, ByteString> = entries
+        .iter()
+        .map(|(key, bytes)| (key.to_string(), ByteString(bytes.to_vec())))
+        .collect();
+    let config_map = json!({
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name},
+        "binaryData": binary,
+    });
+    Api::<ConfigMap>::namespaced(admin.clone(), namespace)
+        .patch(
+            name,
+            &PatchParams::apply("opstack-test").force(),
+            &Patch::Apply(&config_map),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("upload ConfigMap {namespace}/{name}: {e}"));
 }
 
 pub const CHILD_TYPES: &[(&str, &str)] = &[

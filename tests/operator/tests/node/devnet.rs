@@ -1,0 +1,931 @@
+//! The devnet for real: a local OP Stack chain (its L1 a `geth --dev` on the node IP, its
+//! genesis made by the real binaries) deployed by the in-cluster operator from CRs applied as a
+//! user would, with the real op-node, op-geth, op-batcher and op-proposer as pods. The nodes run
+//! op-geth: op-reth cannot be built here (its rendering is tested by the plugin tests).
+//!
+//! One test, in phases, because the phases share the chain and several stop a part of it.
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
+use kube::api::Api;
+use kube::{Client, ResourceExt};
+use opstack_test_harness::devnet::{
+    Chain, ChainOptions, DevL1, Eip1559Tx, L1Config, RpcClient, TempDir, create_chain, hex_u64,
+    opstack_bin_dir, selector_of,
+};
+use opstack_test_harness::image::StageRoot;
+use opstack_test_harness::pods;
+use serde_json::{Value, json};
+
+use crate::cluster::{cluster, kubectl, kubectl_ok, operator};
+use crate::support::{WORKSPACE, condition, get_cr};
+
+/// Images of the OP Stack binaries built here, under the references the CRs pin. op-node and
+/// op-geth carry their releases' real references; the batcher and proposer of the same monorepo
+/// commit have no release of that name, so their tag says what they were built from.
+const OP_NODE_IMAGE: &str = "us-docker.pkg.dev/oplabs-tools-artifacts/images/op-node:v1.19.6";
+const OP_GETH_IMAGE: &str = "us-docker.pkg.dev/oplabs-tools-artifacts/images/op-geth:v1.101702.3";
+const OP_BATCHER_IMAGE: &str = "localhost/opstack-devnet/op-batcher:optimism-v1.19.6";
+const OP_PROPOSER_IMAGE: &str = "localhost/opstack-devnet/op-proposer:optimism-v1.19.6";
+
+const SEQUENCER: &str = "devnet-sequencer";
+const REPLICA: &str = "devnet-replica";
+/// op-node's and op-geth's RPC ports, as the bundled renderer sets them by default.
+const ROLLUP_RPC_PORT: u16 = 9545;
+const EXECUTION_RPC_PORT: u16 = 8545;
+/// Long steps: a pod start with a genesis unpack and init, or the operator's live-status round.
+const STEP: Duration = Duration::from_secs(180);
+
+fn build_opstack_images() {
+    let node = cluster().node().expect("the cluster has a node");
+    let bin = opstack_bin_dir();
+    for (containerfile, reference) in [
+        ("op-node", OP_NODE_IMAGE),
+        ("op-geth", OP_GETH_IMAGE),
+        ("op-batcher", OP_BATCHER_IMAGE),
+        ("op-proposer", OP_PROPOSER_IMAGE),
+    ] {
+        let image = node
+            .build_image(
+                Path::new(&format!(
+                    "{WORKSPACE}/tests/opstack/images/{containerfile}.Containerfile"
+                )),
+                reference,
+                &[("opstack", vec![StageRoot::new("/out/", &bin)])],
+            )
+            .unwrap_or_else(|e| {
+                panic!("{e}\n(build the binaries with: bash tests/opstack/setup.sh)")
+            });
+        node.import(&image).unwrap_or_else(|e| panic!("{e}"));
+    }
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    encoder.write_all(bytes).expect("gzip");
+    encoder.finish().expect("gzip")
+}
+
+fn base64(bytes: &[u8]) -> String {
+    serde_json::to_value(k8s_openapi::ByteString(bytes.to_vec()))
+        .expect("base64")
+        .as_str()
+        .expect("a string")
+        .to_owned()
+}
+
+/// What a chain operator applies: Secrets for the keys, the chain's files in a ConfigMap (the
+/// genesis gzip-compressed: uncompressed it is ten times a ConfigMap's limit), the network and
+/// its components. The tunings a 2-s dev L1 needs are spec fields, not hacks.
+fn devnet_manifests(chain: &Chain, l1_url: &str) -> String {
+    let genesis = std::fs::read(&chain.genesis_path).expect("the genesis file");
+    let keys = &chain.keys;
+    let addresses = &chain.addresses;
+    let documents = [
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "devnet-keys"},
+        "stringData": {
+            "unsafe-signer": keys.sequencer_signer.hex(),
+            "batcher": keys.batcher.hex(),
+            "proposer": keys.proposer.hex(),
+        }}),
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "devnet-chain"},
+            "data": {
+                "rollup.json": chain.rollup_config.to_string(),
+                "l1-chain-config.json": chain.l1_chain_config.to_string(),
+            },
+            "binaryData": {"genesis.json.gz": base64(&gzip(&genesis))}}),
+        json!({"apiVersion": "optimism.io/v1alpha1", "kind": "OptimismNetwork",
+        "metadata": {"name": "devnet"},
+        "spec": {
+            "chainID": chain.l2_chain_id,
+            "l1ChainID": chain.l1_chain_id,
+            "l1RpcUrl": l1_url,
+            "l1BeaconIgnore": true,
+            "l1RpcTimeout": "5s",
+            "rollupConfig": {"configMapRef": {"name": "devnet-chain", "key": "rollup.json"}},
+            "l2Genesis": {"configMapRef": {"name": "devnet-chain", "key": "genesis.json.gz"}},
+            "l1ChainConfig": {"configMapRef": {"name": "devnet-chain", "key": "l1-chain-config.json"}},
+            "contractAddresses": {
+                "discoveryMethod": "manual",
+                "systemConfigAddr": addresses.system_config.to_string(),
+                "optimismPortalAddr": addresses.optimism_portal.to_string(),
+                "disputeGameFactoryAddr": addresses.dispute_game_factory.to_string(),
+            },
+            "sharedConfig": {
+                "logging": {"level": "info", "format": "json"},
+                "metrics": {"enabled": true, "port": 7300},
+                "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "2Gi"}},
+            },
+        }}),
+        opnode(
+            SEQUENCER,
+            json!({
+                "nodeType": "sequencer",
+                "opNode": op_node_spec(json!({"sequencer": {
+                    "l1Confs": 0,
+                    "signingKey": {"secretRef": {"name": "devnet-keys", "key": "unsafe-signer"}},
+                }})),
+            }),
+        ),
+        opnode(
+            REPLICA,
+            json!({
+                "nodeType": "replica",
+                "sequencerRef": {"name": SEQUENCER},
+                "opNode": op_node_spec(json!({})),
+            }),
+        ),
+        json!({"apiVersion": "optimism.io/v1alpha1", "kind": "OpBatcher",
+        "metadata": {"name": "devnet-batcher"},
+        "spec": {
+            "optimismNetworkRef": {"name": "devnet"},
+            "sequencerRef": {"name": SEQUENCER},
+            "image": {"image": OP_BATCHER_IMAGE},
+            "privateKey": {"secretRef": {"name": "devnet-keys", "key": "batcher"}},
+            "dataAvailability": {"type": "calldata"},
+            "batching": {"maxChannelDuration": 1, "subSafetyMargin": 4, "pollInterval": "1s"},
+            "l1Transaction": {"numConfirmations": 1, "receiptQueryInterval": "1s"},
+        }}),
+        json!({"apiVersion": "optimism.io/v1alpha1", "kind": "OpProposer",
+        "metadata": {"name": "devnet-proposer"},
+        "spec": {
+            "optimismNetworkRef": {"name": "devnet"},
+            "rollupNodeRef": {"name": REPLICA},
+            "image": {"image": OP_PROPOSER_IMAGE},
+            "privateKey": {"secretRef": {"name": "devnet-keys", "key": "proposer"}},
+            "proposal": {"proposalInterval": "12s", "pollInterval": "1s", "allowNonFinalized": true},
+            "disputeGame": {"gameType": 1},
+            "l1Transaction": {"numConfirmations": 1, "receiptQueryInterval": "1s"},
+        }}),
+    ];
+    documents
+        .iter()
+        .map(|document| format!("---\n{}", serde_yaml::to_string(document).expect("YAML")))
+        .collect()
+}
+
+fn op_node_spec(extra: Value) -> Value {
+    let mut spec = json!({
+        "image": {"image": OP_NODE_IMAGE},
+        "l1TrustRpc": true,
+        "l1RpcKind": "standard",
+        "l1HttpPollInterval": "2s",
+        "l1EpochPollInterval": "2s",
+        "verifierL1Confs": 0,
+        "p2p": {"discovery": {"enabled": false}},
+    });
+    if let (Some(spec), Some(extra)) = (spec.as_object_mut(), extra.as_object()) {
+        spec.extend(extra.clone());
+    }
+    spec
+}
+
+fn opnode(name: &str, spec: Value) -> Value {
+    let mut full = json!({
+        "optimismNetworkRef": {"name": "devnet"},
+        "executionClient": "op-geth",
+        "opGeth": {
+            "image": {"image": OP_GETH_IMAGE},
+            "syncMode": "full",
+            "stateScheme": "hash",
+            "storage": {"size": "4Gi"},
+        },
+    });
+    if let (Some(full), Some(spec)) = (full.as_object_mut(), spec.as_object()) {
+        full.extend(spec.clone());
+    }
+    json!({"apiVersion": "optimism.io/v1alpha1", "kind": "OpNode",
+        "metadata": {"name": name}, "spec": full})
+}
+
+/// The last lines of a node's op-node and op-geth logs, for failure messages.
+async fn log_tails(admin: &Client, ns: &str, node: &str) -> String {
+    let mut out = String::new();
+    for container in ["op-node", "op-geth"] {
+        let log = pods::logs(admin, ns, &pod_of(node), container).await;
+        let lines: Vec<&str> = log.lines().collect();
+        out.push_str(&format!(
+            "--- {node}/{container}, last lines:\n{}\n",
+            lines[lines.len().saturating_sub(30)..].join("\n")
+        ));
+    }
+    out
+}
+
+/// The first pod of a StatefulSet, by the name the StatefulSet controller gives it.
+fn pod_of(node: &str) -> String {
+    format!("{node}-0")
+}
+
+/// A JSON-RPC client for a pod's port, by pod IP: the host routes to the pod network.
+async fn rpc_of(admin: &Client, namespace: &str, pod: &str, port: u16) -> RpcClient {
+    let found = Api::<Pod>::namespaced(admin.clone(), namespace)
+        .get(pod)
+        .await
+        .unwrap_or_else(|e| panic!("pod {pod}: {e}"));
+    let ip = found
+        .status
+        .and_then(|status| status.pod_ip)
+        .unwrap_or_else(|| panic!("pod {pod} has no IP"));
+    RpcClient::new(SocketAddr::new(ip.parse().expect("a pod IP"), port))
+}
+
+/// A blocking call from async code.
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(work)
+        .await
+        .expect("a blocking task")
+}
+
+#[derive(Debug, Clone)]
+struct Heads {
+    unsafe_number: u64,
+    unsafe_hash: String,
+    safe: u64,
+}
+
+async fn heads(rpc: &RpcClient) -> Result<Heads, String> {
+    let rpc = rpc.clone();
+    blocking(move || {
+        let status = rpc
+            .call("optimism_syncStatus", json!([]))
+            .map_err(|e| e.to_string())?;
+        Ok(Heads {
+            unsafe_number: status["unsafe_l2"]["number"].as_u64().unwrap_or_default(),
+            unsafe_hash: status["unsafe_l2"]["hash"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            safe: status["safe_l2"]["number"].as_u64().unwrap_or_default(),
+        })
+    })
+    .await
+}
+
+/// Polls `check` every second until it gives `Some`, or fails naming `what` after `timeout`.
+async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Option<T>, String>>,
+{
+    let started = Instant::now();
+    let mut last = String::from("nothing observed yet");
+    loop {
+        match check().await {
+            Ok(Some(value)) => return value,
+            Ok(None) => {}
+            Err(observation) => last = observation,
+        }
+        assert!(
+            started.elapsed() < timeout,
+            "{what}: not after {timeout:?}; last: {last}"
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+fn kubectl_in(namespace: &str, args: &[&str]) -> String {
+    let mut all = vec!["--namespace", namespace];
+    all.extend_from_slice(args);
+    kubectl_ok(&all)
+}
+
+/// The phases share one chain; the L1 is behind a mutex because one phase stops it.
+struct Devnet {
+    l1: Mutex<DevL1>,
+    chain: Chain,
+    namespace: String,
+    _dir: TempDir,
+}
+
+async fn start_devnet() -> Devnet {
+    let node_ip = cluster().node().expect("a node").ip();
+    let (dir, l1, chain) = blocking(move || {
+        let dir = TempDir::new("devnet-on-node").expect("a temp dir");
+        let l1 = DevL1::start(L1Config {
+            ip: node_ip.parse().expect("the node IP"),
+            port: None,
+            block_time_secs: 2,
+            dir: dir.path().join("l1"),
+        })
+        .unwrap_or_else(|e| panic!("the dev L1 did not start: {e}"));
+        let chain = create_chain(&l1, &ChainOptions::new(dir.path().join("chain")))
+            .unwrap_or_else(|e| panic!("the devnet chain could not be created: {e}"));
+        build_opstack_images();
+        (dir, l1, chain)
+    })
+    .await;
+    let namespace = cluster().create_test_namespace("devnet").await;
+    let manifests = devnet_manifests(&chain, &l1.url());
+    let file = dir.path().join("devnet.yaml");
+    std::fs::write(&file, &manifests).expect("write the manifests");
+    kubectl_in(
+        &namespace,
+        &[
+            "apply",
+            "--server-side",
+            "--field-manager=devnet-user",
+            "-f",
+            file.to_str().unwrap(),
+        ],
+    );
+    Devnet {
+        l1: Mutex::new(l1),
+        chain,
+        namespace,
+        _dir: dir,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_devnet_produces_follows_derives_and_proposes_under_the_operator() {
+    operator();
+    let admin = cluster().admin_client();
+    let devnet = start_devnet().await;
+    let ns = devnet.namespace.clone();
+
+    // Every OpNode Ready, as a user checks it: Ready means it serves a current chain.
+    let started = Instant::now();
+    let wait = kubectl(&[
+        "--namespace",
+        &ns,
+        "wait",
+        "--for=condition=Ready",
+        "opnode",
+        "--all",
+        "--timeout=300s",
+    ]);
+    if !wait.status.success() {
+        let mut detail = String::new();
+        for name in [SEQUENCER, REPLICA] {
+            detail.push_str(&format!(
+                "{}\n",
+                get_cr(&admin, &ns, "OpNode", name).await["status"]
+            ));
+            detail.push_str(&pods::describe(&admin, &ns, &pod_of(name)).await);
+            detail.push_str(&log_tails(&admin, &ns, name).await);
+        }
+        panic!(
+            "kubectl wait --for=condition=Ready opnode --all failed: {}\n{detail}",
+            String::from_utf8_lossy(&wait.stderr)
+        );
+    }
+    eprintln!(
+        "devnet: both OpNodes Ready {:?} after apply",
+        started.elapsed()
+    );
+
+    let sequencer = rpc_of(&admin, &ns, &pod_of(SEQUENCER), ROLLUP_RPC_PORT).await;
+    let replica = rpc_of(&admin, &ns, &pod_of(REPLICA), ROLLUP_RPC_PORT).await;
+
+    sequencer_produces_and_replica_follows_over_p2p(&sequencer, &replica).await;
+    replica_safe_head_advances_from_batches(&replica).await;
+    proposer_lands_a_game_on_l1(&devnet).await;
+    a_transaction_sent_to_the_replica_is_forwarded_and_included(&admin, &devnet).await;
+    status_shows_heads_and_peers_and_the_live_conditions(&admin, &ns).await;
+    an_l1_outage_is_reported_rewires_nothing_and_the_chain_resumes(&admin, &devnet).await;
+    a_deleted_sequencer_pod_resumes_from_its_volume(&admin, &ns).await;
+    a_recreated_sequencer_resumes_from_its_retained_claim(&admin, &devnet).await;
+}
+
+async fn sequencer_produces_and_replica_follows_over_p2p(
+    sequencer: &RpcClient,
+    replica: &RpcClient,
+) {
+    let first = heads(sequencer).await.expect("the sequencer answers");
+    let moved = eventually("the sequencer's unsafe head advances", STEP, || async {
+        let now = heads(sequencer).await?;
+        Ok((now.unsafe_number >= first.unsafe_number + 3).then_some(now))
+    })
+    .await;
+    eprintln!(
+        "devnet: sequencer unsafe head {} -> {}",
+        first.unsafe_number, moved.unsafe_number
+    );
+    eventually(
+        "the replica follows the sequencer within 3 blocks, block for block",
+        STEP,
+        || async {
+            let (lead, follower) = (heads(sequencer).await?, heads(replica).await?);
+            let lag = lead.unsafe_number.saturating_sub(follower.unsafe_number);
+            if lag > 3 || follower.unsafe_number < moved.unsafe_number {
+                return Err(format!(
+                    "sequencer #{}, replica #{}",
+                    lead.unsafe_number, follower.unsafe_number
+                ));
+            }
+            // The same block at the replica's height on both: it follows this chain, not another.
+            let at = follower.unsafe_number;
+            let (s, r) = (sequencer.clone(), replica.clone());
+            let same = blocking(move || {
+                let hash_on = |rpc: &RpcClient| {
+                    rpc.call("optimism_outputAtBlock", json!([format!("0x{at:x}")]))
+                        .map(|out| out["blockRef"]["hash"].clone())
+                        .map_err(|e| e.to_string())
+                };
+                Ok::<_, String>(hash_on(&s)? == hash_on(&r)?)
+            })
+            .await?;
+            Ok(same.then_some(()))
+        },
+    )
+    .await;
+    let peers = {
+        let replica = replica.clone();
+        blocking(move || replica.call("opp2p_peerStats", json!([]))).await
+    }
+    .expect("opp2p_peerStats");
+    assert!(
+        peers["connected"].as_u64().unwrap_or_default() >= 1,
+        "the replica follows with no P2P peer: {peers}"
+    );
+}
+
+async fn replica_safe_head_advances_from_batches(replica: &RpcClient) {
+    let first = heads(replica).await.expect("the replica answers");
+    let advanced = eventually(
+        "the replica's safe head advances (derived from the batcher's L1 batches)",
+        STEP,
+        || async {
+            let now = heads(replica).await?;
+            Ok((now.safe > first.safe && now.safe > 0).then_some(now))
+        },
+    )
+    .await;
+    eprintln!(
+        "devnet: replica safe head {} -> {}",
+        first.safe, advanced.safe
+    );
+}
+
+async fn proposer_lands_a_game_on_l1(devnet: &Devnet) {
+    let factory = devnet.chain.addresses.dispute_game_factory;
+    let selector = selector_of("gameCount()");
+    let count = eventually("the proposer creates a dispute game on L1", STEP, || async {
+        let l1_rpc = devnet.l1.lock().unwrap().rpc().clone();
+        let output = blocking(move || {
+            l1_rpc.call(
+                "eth_call",
+                json!([{"to": factory.to_string(), "data": format!("0x{}", alloy_hex(&selector))}, "latest"]),
+            )
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+        let count = hex_u64(&output).ok_or_else(|| format!("gameCount() answered {output}"))?;
+        Ok((count > 0).then_some(count))
+    })
+    .await;
+    eprintln!("devnet: {count} dispute game(s) on L1");
+}
+
+fn alloy_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+async fn a_transaction_sent_to_the_replica_is_forwarded_and_included(
+    admin: &Client,
+    devnet: &Devnet,
+) {
+    let ns = &devnet.namespace;
+    let replica_el = rpc_of(admin, ns, &pod_of(REPLICA), EXECUTION_RPC_PORT).await;
+    let sequencer_el = rpc_of(admin, ns, &pod_of(SEQUENCER), EXECUTION_RPC_PORT).await;
+    let user = devnet.chain.keys.l2_user.clone();
+    let chain_id = devnet.chain.l2_chain_id;
+    let replica_el2 = replica_el.clone();
+    let hash = blocking(move || {
+        let nonce = hex_u64(
+            &replica_el2
+                .call(
+                    "eth_getTransactionCount",
+                    json!([user.address().to_string(), "pending"]),
+                )
+                .expect("eth_getTransactionCount"),
+        )
+        .expect("a nonce");
+        let tx = Eip1559Tx {
+            chain_id,
+            nonce,
+            max_priority_fee_per_gas: 1_000_000,
+            max_fee_per_gas: 10_000_000_000,
+            gas_limit: 21_000,
+            to: "0x00000000000000000000000000000000000000aa"
+                .parse()
+                .expect("an address"),
+            value: 1_000,
+            data: Vec::new(),
+        };
+        let (raw, hash) = tx.sign(&user);
+        replica_el2
+            .call(
+                "eth_sendRawTransaction",
+                json!([format!("0x{}", alloy_hex(&raw))]),
+            )
+            .expect("the replica accepts the transaction");
+        hash
+    })
+    .await;
+    let receipt = eventually(
+        "the forwarded transaction's receipt is readable on the replica",
+        STEP,
+        || {
+            let replica_el = replica_el.clone();
+            async move {
+                blocking(move || {
+                    replica_el
+                        .call("eth_getTransactionReceipt", json!([hash.to_string()]))
+                        .map(|receipt| (!receipt.is_null()).then_some(receipt))
+                        .map_err(|e| e.to_string())
+                })
+                .await
+            }
+        },
+    )
+    .await;
+    assert_eq!(receipt["status"], "0x1", "{receipt}");
+    let on_sequencer = {
+        let sequencer_el = sequencer_el.clone();
+        blocking(move || sequencer_el.call("eth_getTransactionReceipt", json!([hash.to_string()])))
+            .await
+    }
+    .expect("the receipt on the sequencer");
+    assert_eq!(
+        on_sequencer["blockHash"], receipt["blockHash"],
+        "included by the sequencer, in the same block"
+    );
+}
+
+async fn status_shows_heads_and_peers_and_the_live_conditions(admin: &Client, ns: &str) {
+    for name in [SEQUENCER, REPLICA] {
+        let cr = eventually(
+            &format!("{name}: status.nodeInfo with heads and peers"),
+            STEP,
+            || async {
+                let cr = get_cr(admin, ns, "OpNode", name).await;
+                let info = &cr["status"]["nodeInfo"];
+                let complete = info["chainHead"]["blockNumber"]
+                    .as_i64()
+                    .unwrap_or_default()
+                    > 0
+                    && info["safeHead"]["blockHash"].is_string()
+                    && info["l1Head"]["blockNumber"].as_i64().is_some()
+                    && info["peerCount"].as_i64().unwrap_or_default() >= 1
+                    && info["engineConnected"] == true;
+                Ok(complete.then_some(cr.clone())).map_err(|_: String| String::new())
+            },
+        )
+        .await;
+        for type_ in ["Synced", "PeersConnected", "Ready"] {
+            assert_eq!(
+                condition(&cr, type_).map(|c| c["status"].clone()),
+                Some(json!("True")),
+                "{name} {type_}: {}",
+                cr["status"]
+            );
+        }
+    }
+    // The batcher and the proposer, from their own metrics.
+    for (kind, name, type_, block, total) in [
+        (
+            "OpBatcher",
+            "devnet-batcher",
+            "BatchesSubmitted",
+            "batcherInfo",
+            "totalBatchesSubmitted",
+        ),
+        (
+            "OpProposer",
+            "devnet-proposer",
+            "ProposalsSubmitted",
+            "proposerInfo",
+            "totalProposalsSubmitted",
+        ),
+    ] {
+        eventually(
+            &format!("{kind} {name}: {type_}=True and status.{block}.{total} > 0"),
+            STEP,
+            || async {
+                let cr = get_cr(admin, ns, kind, name).await;
+                let submitted = condition(&cr, type_).is_some_and(|c| c["status"] == "True");
+                let counted = cr["status"][block][total].as_i64().unwrap_or_default() > 0;
+                if submitted && counted {
+                    Ok(Some(()))
+                } else {
+                    Err(cr["status"].to_string())
+                }
+            },
+        )
+        .await;
+    }
+    // The printer columns answer "is it OK?".
+    let table = kubectl_in(ns, &["get", "opnodes"]);
+    let header: Vec<&str> = table
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    for column in ["READY", "HEAD", "SAFE", "PEERS", "SYNCED"] {
+        assert!(
+            header.contains(&column),
+            "kubectl get opnodes has no {column} column:\n{table}"
+        );
+    }
+    for name in [SEQUENCER, REPLICA] {
+        let row: Vec<&str> = table
+            .lines()
+            .find(|line| line.starts_with(name))
+            .unwrap_or_default()
+            .split_whitespace()
+            .collect();
+        let at = |column: &str| {
+            row.get(header.iter().position(|c| *c == column).unwrap())
+                .copied()
+                .unwrap_or_default()
+        };
+        assert!(
+            at("HEAD").parse::<u64>().is_ok_and(|head| head > 0),
+            "{name} HEAD:\n{table}"
+        );
+        assert!(
+            at("PEERS").parse::<u64>().is_ok_and(|peers| peers >= 1),
+            "{name} PEERS:\n{table}"
+        );
+    }
+}
+
+/// `<Kind>/<name>=<resourceVersion>` of every child kind of the chain, to show nothing was
+/// rewritten.
+fn children_versions(ns: &str) -> Vec<String> {
+    let listed = kubectl_in(
+        ns,
+        &[
+            "get",
+            "statefulsets,deployments,services,configmaps,secrets,persistentvolumeclaims",
+            "-o",
+            r#"jsonpath={range .items[*]}{.kind}/{.metadata.name}={.metadata.resourceVersion}{"\n"}{end}"#,
+        ],
+    );
+    let mut versions: Vec<String> = listed.lines().map(str::to_owned).collect();
+    versions.sort();
+    versions
+}
+
+async fn an_l1_outage_is_reported_rewires_nothing_and_the_chain_resumes(
+    admin: &Client,
+    devnet: &Devnet,
+) {
+    let ns = &devnet.namespace;
+    let children = children_versions(ns);
+    let sequencer = rpc_of(admin, ns, &pod_of(SEQUENCER), ROLLUP_RPC_PORT).await;
+    // Stop block production too, so nothing of the chain moves while the L1 is away: then the
+    // operator must not write the OpNodes' status more than once per change.
+    let stopped_at = {
+        let sequencer = sequencer.clone();
+        blocking(move || sequencer.call("admin_stopSequencer", json!([]))).await
+    }
+    .expect("admin_stopSequencer");
+    {
+        let mut l1 = devnet.l1.lock().unwrap();
+        l1.stop().expect("stop the L1");
+    }
+    let network = eventually("the network says its L1 is unreachable", STEP, || async {
+        let cr = get_cr(admin, ns, "OptimismNetwork", "devnet").await;
+        let connected = condition(&cr, "L1Connected").cloned().unwrap_or_default();
+        Ok((connected["status"] == "False").then_some(cr.clone()))
+            .map_err(|_: String| String::new())
+    })
+    .await;
+    eprintln!(
+        "devnet: L1Connected = {}",
+        condition(&network, "L1Connected").unwrap()
+    );
+    // Once the nodes' heads are older than the tolerance, Synced turns False, once.
+    for name in [SEQUENCER, REPLICA] {
+        eventually(
+            &format!("{name}: Synced=False while nothing moves"),
+            STEP,
+            || async {
+                let cr = get_cr(admin, ns, "OpNode", name).await;
+                Ok(condition(&cr, "Synced")
+                    .is_some_and(|c| c["status"] == "False")
+                    .then_some(()))
+                .map_err(|_: String| String::new())
+            },
+        )
+        .await;
+    }
+    let versions = |cr: Value| {
+        cr["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let before = (
+        versions(get_cr(admin, ns, "OpNode", SEQUENCER).await),
+        versions(get_cr(admin, ns, "OpNode", REPLICA).await),
+    );
+    // Three live-status rounds (15 s each) with nothing moving: no write.
+    tokio::time::sleep(Duration::from_secs(50)).await;
+    let after = (
+        versions(get_cr(admin, ns, "OpNode", SEQUENCER).await),
+        versions(get_cr(admin, ns, "OpNode", REPLICA).await),
+    );
+    assert_eq!(
+        before, after,
+        "the operator wrote an OpNode's status while nothing of its chain moved"
+    );
+    assert_eq!(
+        children,
+        children_versions(ns),
+        "an L1 outage changed a child of the chain"
+    );
+
+    {
+        let mut l1 = devnet.l1.lock().unwrap();
+        l1.start_again().expect("restart the L1");
+    }
+    let head = heads(&sequencer).await.expect("the sequencer answers");
+    let resume = {
+        let sequencer = sequencer.clone();
+        let hash = if stopped_at.is_string() {
+            stopped_at.clone()
+        } else {
+            json!(head.unsafe_hash)
+        };
+        blocking(move || sequencer.call("admin_startSequencer", json!([hash]))).await
+    };
+    resume.expect("admin_startSequencer");
+    eventually("the network's L1 is connected again", STEP, || async {
+        let cr = get_cr(admin, ns, "OptimismNetwork", "devnet").await;
+        Ok(condition(&cr, "L1Connected")
+            .is_some_and(|c| c["status"] == "True")
+            .then_some(()))
+        .map_err(|_: String| String::new())
+    })
+    .await;
+    let replica = rpc_of(admin, ns, &pod_of(REPLICA), ROLLUP_RPC_PORT).await;
+    let resumed_from = heads(&replica).await.expect("the replica answers");
+    eventually(
+        "the chain resumes: new blocks, derived again from L1",
+        STEP,
+        || async {
+            let now = heads(&replica).await?;
+            Ok(
+                (now.unsafe_number > resumed_from.unsafe_number && now.safe > resumed_from.safe)
+                    .then_some(()),
+            )
+        },
+    )
+    .await;
+    for name in [SEQUENCER, REPLICA] {
+        eventually(&format!("{name}: Synced=True again"), STEP, || async {
+            let cr = get_cr(admin, ns, "OpNode", name).await;
+            Ok(condition(&cr, "Synced")
+                .is_some_and(|c| c["status"] == "True")
+                .then_some(()))
+            .map_err(|_: String| String::new())
+        })
+        .await;
+    }
+}
+
+async fn a_deleted_sequencer_pod_resumes_from_its_volume(admin: &Client, ns: &str) {
+    let sequencer = rpc_of(admin, ns, &pod_of(SEQUENCER), ROLLUP_RPC_PORT).await;
+    let before = heads(&sequencer).await.expect("the sequencer answers");
+    pods::kill_and_wait_replacement(admin, ns, &pod_of(SEQUENCER), STEP).await;
+    let sequencer = rpc_of(admin, ns, &pod_of(SEQUENCER), ROLLUP_RPC_PORT).await;
+    resumes_from(&sequencer, &before, "after its pod was deleted").await;
+    replica_follows_again(admin, ns, &sequencer).await;
+}
+
+async fn a_recreated_sequencer_resumes_from_its_retained_claim(admin: &Client, devnet: &Devnet) {
+    let ns = &devnet.namespace;
+    let claims = Api::<PersistentVolumeClaim>::namespaced(admin.clone(), ns);
+    let claim = format!("data-{}", pod_of(SEQUENCER));
+    let claim_uid = claims
+        .get(&claim)
+        .await
+        .expect("the sequencer's data claim")
+        .uid();
+    let sequencer = rpc_of(admin, ns, &pod_of(SEQUENCER), ROLLUP_RPC_PORT).await;
+    let before = heads(&sequencer).await.expect("the sequencer answers");
+    let cr = get_cr(admin, ns, "OpNode", SEQUENCER).await;
+    kubectl_in(
+        ns,
+        &[
+            "delete",
+            "opnode",
+            SEQUENCER,
+            "--wait=true",
+            "--timeout=120s",
+        ],
+    );
+    eventually("the sequencer's pod is gone", STEP, || async {
+        let gone = Api::<Pod>::namespaced(admin.clone(), ns)
+            .get_opt(&pod_of(SEQUENCER))
+            .await
+            .map_err(|e| e.to_string())?
+            .is_none();
+        Ok(gone.then_some(()))
+    })
+    .await;
+    assert_eq!(
+        claims
+            .get(&claim)
+            .await
+            .expect("the claim is retained")
+            .uid(),
+        claim_uid,
+        "the data claim was deleted with the CR"
+    );
+    // Recreated as the user first wrote it.
+    let mut again = json!({"apiVersion": cr["apiVersion"], "kind": "OpNode", "metadata": {"name": SEQUENCER}, "spec": cr["spec"]});
+    let file = devnet._dir.path().join("sequencer-again.yaml");
+    std::fs::write(&file, serde_yaml::to_string(&again.take()).expect("YAML")).expect("write");
+    kubectl_in(
+        ns,
+        &[
+            "apply",
+            "--server-side",
+            "--field-manager=devnet-user",
+            "-f",
+            file.to_str().unwrap(),
+        ],
+    );
+    pods::wait_ready(admin, ns, &pod_of(SEQUENCER), STEP).await;
+    assert_eq!(
+        claims.get(&claim).await.expect("the claim").uid(),
+        claim_uid,
+        "a new claim instead of the retained one"
+    );
+    let sequencer = rpc_of(admin, ns, &pod_of(SEQUENCER), ROLLUP_RPC_PORT).await;
+    resumes_from(
+        &sequencer,
+        &before,
+        "after its CR was deleted and recreated",
+    )
+    .await;
+    replica_follows_again(admin, ns, &sequencer).await;
+}
+
+/// The node's chain contains `before`'s head (the same hash at that height) and grows past it:
+/// it resumed from its data, not from genesis.
+async fn resumes_from(rpc: &RpcClient, before: &Heads, when: &str) {
+    let target = before.unsafe_number;
+    eventually(
+        &format!("the sequencer produces past #{target} {when}"),
+        STEP,
+        || async {
+            let now = heads(rpc).await?;
+            Ok((now.unsafe_number > target + 2).then_some(()))
+        },
+    )
+    .await;
+    let rpc = rpc.clone();
+    let hash = blocking(move || {
+        rpc.call("optimism_outputAtBlock", json!([format!("0x{target:x}")]))
+            .map(|out| {
+                out["blockRef"]["hash"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned()
+            })
+    })
+    .await
+    .expect("optimism_outputAtBlock");
+    assert_eq!(
+        hash, before.unsafe_hash,
+        "block #{target} differs {when}: the node started a new chain"
+    );
+}
+
+async fn replica_follows_again(admin: &Client, ns: &str, sequencer: &RpcClient) {
+    let replica = rpc_of(admin, ns, &pod_of(REPLICA), ROLLUP_RPC_PORT).await;
+    eventually(
+        "the replica reconnects and follows the sequencer again",
+        STEP,
+        || async {
+            let (lead, follower) = (heads(sequencer).await?, heads(&replica).await?);
+            let replica = replica.clone();
+            let peers = blocking(move || replica.call("opp2p_peerStats", json!([])))
+                .await
+                .map_err(|e| e.to_string())?;
+            let connected = peers["connected"].as_u64().unwrap_or_default();
+            let lag = lead.unsafe_number.saturating_sub(follower.unsafe_number);
+            if connected >= 1 && lag <= 3 {
+                Ok(Some(()))
+            } else {
+                Err(format!(
+                    "{connected} peers, sequencer #{}, replica #{}",
+                    lead.unsafe_number, follower.unsafe_number
+                ))
+            }
+        },
+    )
+    .await;
+}
