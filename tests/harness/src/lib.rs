@@ -376,6 +376,9 @@ impl ControlPlane {
     }
 
     fn stop(&mut self) {
+        if let Some(node) = &self.node {
+            node.stop_provisioner();
+        }
         let processes = self
             .processes
             .get_mut()

@@ -223,7 +223,16 @@ fn install_exit_hook() {
     });
 }
 
+/// Set once the process exits and kills what it started: threads still running (the volume
+/// provisioner) stop talking to the API server that is about to go.
+static EXITING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+pub(crate) fn exiting() -> bool {
+    EXITING.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 extern "C" fn kill_everything_at_exit() {
+    EXITING.store(true, std::sync::atomic::Ordering::Relaxed);
     // try_lock: a thread that died holding the lock must not hang the exit; PDEATHSIG then
     // still kills the children when the process is gone.
     let mut cleanup = match EXIT_CLEANUP.try_lock() {

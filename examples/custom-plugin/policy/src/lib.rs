@@ -26,10 +26,14 @@ pub const RULE_OP_RETH_MEMORY: &str = "op-reth-minimum-memory";
 pub const RULE_SEQUENCER_NO_DISCOVERY: &str = "sequencer-no-p2p-discovery";
 
 /// Registries images may come from (prefixes, trailing `/` included so that
-/// `us-docker.pkg.dev/oplabs-tools-artifacts-fork/…` does not pass). Exactly the registry of
-/// the bundled renderer's defaults (op-node, op-reth and op-geth all ship from OP Labs'
-/// Artifact Registry), so a node that sets no image complies.
-pub const ALLOWED_REGISTRIES: &[&str] = &["us-docker.pkg.dev/oplabs-tools-artifacts/"];
+/// `us-docker.pkg.dev/oplabs-tools-artifacts-fork/…` does not pass). Exactly the registries of
+/// the bundled renderer's defaults, so a node that sets no image complies: op-node, op-reth and
+/// op-geth ship from OP Labs' Artifact Registry, and the operator's own image unpacks a
+/// compressed genesis for op-geth (the OP Stack images have no shell to do it).
+pub const ALLOWED_REGISTRIES: &[&str] = &[
+    "us-docker.pkg.dev/oplabs-tools-artifacts/",
+    "ghcr.io/opstack-operator/",
+];
 
 /// op-reth below this runs out of page cache on a busy chain and falls behind the tip.
 pub const OP_RETH_MIN_MEMORY: &str = "16Gi";

@@ -18,6 +18,8 @@ mod provisioner;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Node as NodeObject;
@@ -196,6 +198,8 @@ pub struct Node {
     ctr: PathBuf,
     images_dir: PathBuf,
     node_bin_dir: PathBuf,
+    /// Set before the control plane stops, so the provisioner does not poll a gone API server.
+    provisioner_stop: Arc<AtomicBool>,
     _lock: File,
 }
 
@@ -323,6 +327,7 @@ impl Node {
             ctr: binaries.ctr.clone(),
             images_dir: state.join("images"),
             node_bin_dir: binaries.node_bin_dir.clone(),
+            provisioner_stop: Arc::default(),
             _lock,
         };
         wait_for(
@@ -374,7 +379,11 @@ impl Node {
             &[format!("-conf={}", corefile.display())],
             &[],
         )?;
-        provisioner::start(admin_config, state.join("volumes"));
+        provisioner::start(
+            admin_config,
+            state.join("volumes"),
+            node.provisioner_stop.clone(),
+        );
 
         let nodes = Api::<NodeObject>::all(admin.clone());
         wait_for(
@@ -433,6 +442,11 @@ impl Node {
             .await
             .map_err(|e| format!("StorageClass: {e}"))?;
         Ok(node)
+    }
+
+    /// Stops the volume provisioner's polling; first thing when the control plane stops.
+    pub(crate) fn stop_provisioner(&self) {
+        self.provisioner_stop.store(true, Ordering::Relaxed);
     }
 
     /// Puts the host back (see [`host`]); the node's processes must be stopped already.

@@ -6,9 +6,11 @@
 //! and PersistentVolume are deleted (reclaim policy Delete).
 //!
 //! It polls instead of watching: the test cluster holds a handful of claims, and a poll needs no
-//! resumption logic. It runs on a thread of its own until the test process exits.
+//! resumption logic. It runs on a thread of its own until the control plane stops.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
@@ -24,7 +26,8 @@ const POLL: Duration = Duration::from_millis(500);
 
 /// Starts polling on a thread of its own, with a client made there: a kube client belongs to
 /// the runtime it was made in, and the harness's startup runtime ends once the node is up.
-pub(super) fn start(config: kube::Config, volumes: PathBuf) {
+/// It stops once `stop` is set or the test process exits.
+pub(super) fn start(config: kube::Config, volumes: PathBuf, stop: Arc<AtomicBool>) {
     std::thread::Builder::new()
         .name("volume-provisioner".into())
         .spawn(move || {
@@ -34,8 +37,11 @@ pub(super) fn start(config: kube::Config, volumes: PathBuf) {
                 .expect("a runtime for the provisioner");
             runtime.block_on(async move {
                 let client = Client::try_from(config).expect("a client for the provisioner");
-                loop {
-                    if let Err(error) = provision_once(&client, &volumes).await {
+                let stopped = || stop.load(Ordering::Relaxed) || crate::process::exiting();
+                while !stopped() {
+                    if let Err(error) = provision_once(&client, &volumes).await
+                        && !stopped()
+                    {
                         eprintln!("opstack-test-harness: volume provisioner: {error}");
                     }
                     tokio::time::sleep(POLL).await;
