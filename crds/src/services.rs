@@ -472,25 +472,25 @@ pub struct OpChallengerStatus {
     pub observed_generation: Option<i64>,
     /// Summary for humans; tools should read `conditions` (`Ready` on top).
     pub phase: Option<WorkloadPhase>,
-    /// `Ready`, `Valid`, `Rendered`, `Applied`, `WorkloadReady`, `Paused`.
+    /// `Ready`, `Valid`, `Rendered`, `Applied`, `WorkloadReady`, `GamesMonitored`, `Paused`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
     /// Game figures, read from the challenger's metrics where reachable.
     pub challenger_info: Option<ChallengerInfo>,
 }
 
-/// Game figures.
+/// Game figures, from op-challenger's metrics.
 #[skip_serializing_none]
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ChallengerInfo {
-    /// Games in progress.
+    /// Games in progress among those it tracks (the games within `--game-window`).
     pub active_games: Option<i64>,
-    /// Claims made since the pod started.
+    /// Moves (claims posted in games) since the pod started.
     pub total_challenges_made: Option<i64>,
-    /// Games resolved since the pod started.
+    /// Resolved games among those it tracks, whichever side won.
     pub total_games_resolved: Option<i64>,
-    /// The last challenge.
+    /// The last challenge. Unset: the metrics carry no game address or transaction.
     pub last_challenge: Option<ChallengeRef>,
 }
 

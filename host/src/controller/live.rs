@@ -13,7 +13,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use opstack_crds::conventions::endpoint;
-use opstack_crds::{MetricsConfig, OpBatcher, OpNode, OpProposer, OptimismNetwork};
+use opstack_crds::{MetricsConfig, OpBatcher, OpChallenger, OpNode, OpProposer, OptimismNetwork};
 use serde_json::Value;
 
 use super::Context;
@@ -66,8 +66,8 @@ impl<T: Clone> Throttle<T> {
 #[derive(Debug, Default)]
 pub struct LiveAnswers {
     pub nodes: Throttle<Result<op_node::NodeObservation, crate::observe::rpc::RpcError>>,
-    pub batchers: Throttle<Result<services::Metrics, services::MetricsError>>,
-    pub proposers: Throttle<Result<services::Metrics, services::MetricsError>>,
+    /// The metrics pages of batchers, proposers and challengers.
+    pub services: Throttle<Result<services::Metrics, services::MetricsError>>,
 }
 
 /// What the live step found, for the rest of the status step.
@@ -214,7 +214,7 @@ pub async fn batcher(
     ) else {
         return Ok(Live::default());
     };
-    let observed = services::observe(&context.scraper, &url).await;
+    let observed = scrape(context, &batcher.metadata.uid, &url).await;
     let spec = &batcher.spec;
     let tolerance = Tolerance::batcher(
         spec.batching.max_channel_duration.unwrap_or(3600).max(0) as u64,
@@ -260,7 +260,7 @@ pub async fn proposer(
     ) else {
         return Ok(Live::default());
     };
-    let observed = services::observe(&context.scraper, &url).await;
+    let observed = scrape(context, &proposer.metadata.uid, &url).await;
     let interval = crate::discovery::duration::parse(
         "spec.proposal.proposalInterval",
         &proposer.spec.proposal.proposal_interval,
@@ -294,7 +294,72 @@ pub async fn proposer(
     ))
 }
 
-/// A batcher's or proposer's live result: its activity condition from `verdict`, its status
+/// Whether the challenger watches games: `GamesMonitored` and `status.challengerInfo`. Its
+/// renderer keeps its metrics on whatever the spec says (they are its readiness), so there is
+/// always a page to read.
+pub async fn challenger(
+    context: &Context,
+    value: &Value,
+    network: &OptimismNetwork,
+    workload_ready: bool,
+    conditions: &mut Conditions,
+) -> Result<Live, serde_json::Error> {
+    if !workload_ready {
+        conditions.set(
+            status::GAMES_MONITORED,
+            Truth::Unknown,
+            "PodsNotReady",
+            "its pod is not ready yet",
+        );
+        return Ok(Live::default());
+    }
+    let challenger: OpChallenger = serde_json::from_value(value.clone())?;
+    let metrics = challenger
+        .spec
+        .metrics
+        .as_ref()
+        .unwrap_or(&network.spec.shared_config.metrics);
+    let url = services::metrics_url(
+        challenger.metadata.name.as_deref().unwrap_or_default(),
+        challenger.metadata.namespace.as_deref().unwrap_or_default(),
+        metrics.port,
+    );
+    let observed = scrape(context, &challenger.metadata.uid, &url).await;
+    let verdict = services::judge_challenger(&observed);
+    let block = match &observed {
+        Ok(metrics) => Some((
+            "challengerInfo",
+            serde_json::to_value(services::challenger_info(metrics))?,
+        )),
+        Err(_) => None,
+    };
+    Ok(service_live(
+        context,
+        conditions,
+        status::GAMES_MONITORED,
+        verdict,
+        block,
+    ))
+}
+
+/// A service's metrics page: the last one if read within the status interval, else a fresh one.
+async fn scrape(
+    context: &Context,
+    uid: &Option<String>,
+    url: &str,
+) -> Result<services::Metrics, services::MetricsError> {
+    context
+        .live
+        .services
+        .get_or_probe(
+            uid.as_deref().unwrap_or_default(),
+            context.settings.status_interval,
+            services::observe(&context.scraper, url),
+        )
+        .await
+}
+
+/// A batcher's, proposer's or challenger's live result: its activity condition from `verdict`, its status
 /// block when the metrics answered (else the last one stays), and a requeue so the condition
 /// follows the component while it runs. `Ready` stays the workload's: a batcher with nothing
 /// to post yet is still ready.

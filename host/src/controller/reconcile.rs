@@ -589,6 +589,9 @@ pub async fn reconcile<K: Kind>(
             "OpProposer" => {
                 Some(live::proposer(&context, &value, &network, running, &mut conditions).await?)
             }
+            "OpChallenger" => {
+                Some(live::challenger(&context, &value, &network, running, &mut conditions).await?)
+            }
             _ => None,
         };
         if let Some(found) = found {

@@ -18,6 +18,8 @@ pub const PEERS_CONNECTED: &str = "PeersConnected";
 pub const BATCHES_SUBMITTED: &str = "BatchesSubmitted";
 /// The proposer's proposals land on L1.
 pub const PROPOSALS_SUBMITTED: &str = "ProposalsSubmitted";
+/// The challenger is up and watching games.
+pub const GAMES_MONITORED: &str = "GamesMonitored";
 pub const CONFIGURATION_VALID: &str = "ConfigurationValid";
 pub const CONTRACTS_DISCOVERED: &str = "ContractsDiscovered";
 pub const PAUSED: &str = "Paused";

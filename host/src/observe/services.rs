@@ -1,8 +1,9 @@
-//! What an `OpBatcher` or `OpProposer` says about itself: the Prometheus metrics op-service
-//! serves on `--metrics.port`. [`observe`] fetches them with a bounded GET; everything after is
-//! pure: [`Metrics::parse`] (a strict reader of the text format, for the samples used here),
-//! [`batcher_info`] and [`proposer_info`] (the status blocks), [`judge_batcher`] and
-//! [`judge_proposer`] (is it posting, is it proposing), so the rules are tested without a pod.
+//! What an `OpBatcher`, `OpProposer` or `OpChallenger` says about itself: the Prometheus metrics
+//! op-service serves on `--metrics.port`. [`observe`] fetches them with a bounded GET; everything
+//! after is pure: [`Metrics::parse`] (a strict reader of the text format, for the samples used
+//! here), [`batcher_info`], [`proposer_info`] and [`challenger_info`] (the status blocks),
+//! [`judge_batcher`], [`judge_proposer`] and [`judge_challenger`] (is it posting, proposing,
+//! watching), so the rules are tested without a pod.
 //!
 //! The metrics carry counts and the times of events, never a transaction hash, an L1 inclusion
 //! block, an output root or a game address; those stay unset. Every time reported is the wall
@@ -21,7 +22,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use opstack_crds::services::{BatcherInfo, L1TxRef, ProposalRef, ProposerInfo};
+use opstack_crds::services::{BatcherInfo, ChallengerInfo, L1TxRef, ProposalRef, ProposerInfo};
 
 use super::op_node::Verdict;
 use crate::controller::status::Truth;
@@ -33,6 +34,9 @@ pub const BATCHER_NAMESPACE: &str = "op_batcher_default";
 /// The metric namespace of op-proposer (`op-proposer/metrics/metrics.go:17,57-61`, the name
 /// from `op-proposer/proposer/service.go`, `initMetrics`).
 pub const PROPOSER_NAMESPACE: &str = "op_proposer_default";
+/// The metric namespace of op-challenger, with no process name (`op-challenger/metrics/
+/// metrics.go:21`).
+pub const CHALLENGER_NAMESPACE: &str = "op_challenger";
 
 /// The largest metrics page read; op-batcher's is about 25 KiB.
 pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
@@ -338,6 +342,13 @@ mod names {
     /// op-proposer's transaction manager sends nothing but proposals.
     pub const TXMGR_CONFIRM_TOTAL: &str = "txmgr_confirm_total";
     pub const TXMGR_LAST_CONFIRM_UNIX: &str = "txmgr_last_confirm_unix";
+    /// The games op-challenger tracks by `status` (`in_progress`, `defender_won`,
+    /// `challenger_won`), set on every game update (`op-challenger/metrics/metrics.go:205-210,
+    /// 305-309`).
+    pub const TRACKED_GAMES: &str = "tracked_games";
+    /// Moves op-challenger made in games, a plain counter (`op-challenger/metrics/metrics.go:
+    /// 151-154`, `RecordGameMove`), so on the page from the start.
+    pub const MOVES: &str = "moves";
     /// The process start, from client_golang's process collector, which op-service registers
     /// (`op-service/metrics/registry.go:8-13`). No namespace.
     pub const PROCESS_START: &str = "process_start_time_seconds";
@@ -404,6 +415,13 @@ fn proposer(metrics: &Metrics) -> Service<'_> {
     }
 }
 
+fn challenger(metrics: &Metrics) -> Service<'_> {
+    Service {
+        metrics,
+        namespace: CHALLENGER_NAMESPACE,
+    }
+}
+
 const SUCCESS_STAGE: &[(&str, &str)] = &[("stage", "success")];
 const FAILED_STAGE: &[(&str, &str)] = &[("stage", "failed")];
 const SUCCESS_STATUS: &[(&str, &str)] = &[("status", "success")];
@@ -466,6 +484,54 @@ pub fn proposer_info(metrics: &Metrics) -> ProposerInfo {
         }),
         total_proposals_submitted: proposer.count(names::TXMGR_CONFIRM_TOTAL, SUCCESS_STATUS),
         next_proposal_due: None,
+    }
+}
+
+/// The `status.challengerInfo` block: what the challenger's metrics say. Empty when the page is
+/// not op-challenger's.
+pub fn challenger_info(metrics: &Metrics) -> ChallengerInfo {
+    let challenger = challenger(metrics);
+    if !challenger.recognised() {
+        return ChallengerInfo::default();
+    }
+    let games = |status: &str| {
+        challenger
+            .get(names::TRACKED_GAMES, &[("status", status)])
+            .map(|n| n as i64)
+    };
+    let resolved = match (games("defender_won"), games("challenger_won")) {
+        (None, None) => None,
+        (defender, challenger) => Some(defender.unwrap_or(0) + challenger.unwrap_or(0)),
+    };
+    ChallengerInfo {
+        active_games: games("in_progress"),
+        total_challenges_made: challenger.count(names::MOVES, &[]),
+        total_games_resolved: resolved,
+        last_challenge: None,
+    }
+}
+
+/// Is the challenger watching games? `True` once it has started (it then polls L1 and acts on
+/// every game in its window on its own); `Unknown` while it starts or its metrics cannot be
+/// read. The message holds only what changes with the games, never the L1 block it is at.
+pub fn judge_challenger(observed: &Result<Metrics, MetricsError>) -> Verdict {
+    let metrics = match observed {
+        Ok(metrics) => metrics,
+        Err(error) => return unreadable(error),
+    };
+    let challenger = challenger(metrics);
+    if let Some(verdict) = not_running(&challenger, "op-challenger") {
+        return verdict;
+    }
+    let info = challenger_info(metrics);
+    let games = match info.active_games {
+        Some(n) => format!("{n} game(s) in progress among those it tracks"),
+        None => "no game tracked yet".to_owned(),
+    };
+    Verdict {
+        status: Truth::True,
+        reason: "Monitoring",
+        message: format!("op-challenger is up; {games}"),
     }
 }
 
@@ -1096,6 +1162,73 @@ mod tests {
         assert_eq!(
             Tolerance::proposer(Duration::from_secs(3600), 10, 12).seconds,
             2 * (3600 + 11 * 12)
+        );
+    }
+
+    // op-challenger is not in the devnet (its games need a prestate and a real factory), so
+    // its page is written by hand: the names and labels of `op-challenger/metrics/metrics.go`
+    // (v1.19.6), in the text format client_golang serves.
+    const CHALLENGER_RUNNING: &str = "\
+# TYPE op_challenger_up gauge
+op_challenger_up 1
+# TYPE op_challenger_moves counter
+op_challenger_moves 3
+# TYPE op_challenger_tracked_games gauge
+op_challenger_tracked_games{status=\"challenger_won\"} 1
+op_challenger_tracked_games{status=\"defender_won\"} 4
+op_challenger_tracked_games{status=\"in_progress\"} 2
+process_start_time_seconds 1.796164591e+09
+";
+
+    #[test]
+    fn challenger_info_counts_moves_and_tracked_games_by_status() {
+        let info = challenger_info(&parsed(CHALLENGER_RUNNING));
+        assert_eq!(info.active_games, Some(2));
+        assert_eq!(info.total_challenges_made, Some(3));
+        assert_eq!(info.total_games_resolved, Some(5));
+        assert_eq!(info.last_challenge, None);
+    }
+
+    #[test]
+    fn a_started_challenger_is_monitoring_and_says_how_many_games_are_open() {
+        let verdict = judge_challenger(&Ok(parsed(CHALLENGER_RUNNING)));
+        assert_eq!(verdict.status, Truth::True);
+        assert_eq!(verdict.reason, "Monitoring");
+        assert!(
+            verdict.message.contains("2 game(s) in progress"),
+            "{}",
+            verdict.message
+        );
+    }
+
+    #[test]
+    fn a_challenger_before_its_first_game_update_tracks_no_game_yet() {
+        let page = edited(CHALLENGER_RUNNING, "op_challenger_tracked_games", &[]);
+        let info = challenger_info(&page);
+        assert_eq!((info.active_games, info.total_games_resolved), (None, None));
+        let verdict = judge_challenger(&Ok(page));
+        assert_eq!(verdict.status, Truth::True);
+        assert!(
+            verdict.message.contains("no game tracked yet"),
+            "{}",
+            verdict.message
+        );
+    }
+
+    #[test]
+    fn a_challenger_still_starting_or_another_page_is_unknown() {
+        let starting = edited(
+            CHALLENGER_RUNNING,
+            "op_challenger_up",
+            &["op_challenger_up 0"],
+        );
+        assert_eq!(judge_challenger(&Ok(starting)).reason, "Starting");
+        let batcher = judge_challenger(&Ok(parsed(BATCHER_RUNNING)));
+        assert_eq!(batcher.status, Truth::Unknown);
+        assert_eq!(batcher.reason, "MetricsUnrecognised");
+        assert_eq!(
+            challenger_info(&parsed(BATCHER_RUNNING)),
+            ChallengerInfo::default()
         );
     }
 

@@ -107,6 +107,22 @@ async fn creating_the_devnet_example_produces_owned_labelled_children_and_condit
             assert_eq!(condition(&cr, "Applied").unwrap()["status"], "True");
             assert_eq!(cr["status"]["phase"], "Pending");
         }
+        // No pod runs without a node: the live conditions say so instead of guessing.
+        let live = match *kind {
+            "OpNode" => Some("Synced"),
+            "OpBatcher" => Some("BatchesSubmitted"),
+            "OpProposer" => Some("ProposalsSubmitted"),
+            "OpChallenger" => Some("GamesMonitored"),
+            _ => None,
+        };
+        if let Some(type_) = live {
+            let c = condition(&cr, type_).unwrap_or_else(|| panic!("{kind} {name} has no {type_}"));
+            assert_eq!(
+                (c["status"].as_str(), c["reason"].as_str()),
+                (Some("Unknown"), Some("PodsNotReady")),
+                "{kind} {name} {c}"
+            );
+        }
     }
     for (key, child) in &children {
         let owners = child["metadata"]["ownerReferences"]
