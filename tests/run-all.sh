@@ -37,22 +37,41 @@ step "plugins: build every wasm guest" bash plugins/build.sh
 target_dir=${CARGO_TARGET_DIR:-target}
 [[ "$target_dir" = /* ]] || target_dir="$(pwd)/$target_dir"
 export OPSTACK_PLUGIN_DIR="$target_dir/wasm32-wasip2/plugin"
-step "the API types build for wasm32-wasip2" cargo build --quiet --profile plugin --target wasm32-wasip2 -p opstack-crds
-# The node tier's images hold static binaries: the operator (deploy/Containerfile) and the test
-# workload (tests/workload/Containerfile), built as those files' build stages would.
+step "the API types compile for wasm32-wasip2" cargo check --quiet --profile plugin --target wasm32-wasip2 -p opstack-crds
+# The tests are built for the static target: the node tier's images hold static binaries (the
+# operator's, deploy/Containerfile, and the test workload's, tests/workload/Containerfile), and
+# building the tests for the same target and profile as those binaries compiles the dependency
+# tree once, not twice (a cold release build of it alone takes a quarter of an hour here).
+test_target=x86_64-unknown-linux-musl
 step "static binaries for the node's images" \
-    cargo build --quiet --release --target x86_64-unknown-linux-musl -p opstack-operator -p opstack-test-workload
+    cargo build --quiet --target "$test_target" -p opstack-operator -p opstack-test-workload
 
 host_before=$(mktemp)
 host_after=$(mktemp)
-trap 'rm -f "$host_before" "$host_after"' EXIT
 bash tests/node/host-state.sh >"$host_before"
 
-echo "==> cargo test --workspace" >&2
+# One build of every test binary, then two runs side by side: the node tier (its tests mostly
+# wait on pods and blocks) and everything else (mostly CPU). Each test binary starts its own
+# control plane on free ports; only the node tier starts a node.
+node_tier=opstack-node-tier-tests
+step "build every test" cargo test --target "$test_target" --workspace --no-run --quiet "$@"
+node_status_file=$(mktemp)
+trap 'rm -f "$host_before" "$host_after" "$node_status_file"' EXIT
+echo "==> cargo test: the node tier (-p $node_tier, lines marked [node tier]) beside the rest" >&2
 t0=$SECONDS
-cargo test --workspace --no-fail-fast "$@"
-tests_status=$?
-echo "    cargo test: $((SECONDS - t0)) s (exit $tests_status)" >&2
+{
+    cargo test --target "$test_target" -p "$node_tier" --no-fail-fast "$@" 2>&1
+    echo $? >"$node_status_file"
+} | sed -u 's/^/[node tier] /' &
+node_pipeline=$!
+cargo test --target "$test_target" --workspace --exclude "$node_tier" --no-fail-fast "$@"
+rest_status=$?
+echo "    the rest of the workspace: $((SECONDS - t0)) s (exit $rest_status)" >&2
+wait "$node_pipeline"
+node_status=$(cat "$node_status_file")
+echo "    the node tier: done after $((SECONDS - t0)) s (exit ${node_status:-none})" >&2
+[[ "$node_status" == 0 ]] || node_status=1
+tests_status=$((rest_status != 0 || node_status != 0))
 
 echo "==> no test process left behind" >&2
 bash tests/control-plane/check-no-leftovers.sh

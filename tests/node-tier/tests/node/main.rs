@@ -3,7 +3,7 @@
 //! built on this machine. One node per test run: every test that needs pods is in this binary,
 //! each in its own namespace, and a missing node part fails the tests here, never skips them.
 
-#[path = "../support/mod.rs"]
+#[path = "../../../operator/tests/support/mod.rs"]
 mod support;
 
 mod cluster;

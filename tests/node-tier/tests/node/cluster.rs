@@ -25,25 +25,40 @@ pub fn cluster() -> &'static ControlPlane {
     ControlPlane::shared(ControlPlaneConfig::with_node)
 }
 
-/// The cargo target directory this test binary was built in (`<target>/debug/deps/<test>`).
-pub fn target_dir() -> PathBuf {
+/// The target triple the node tier's images need, and the one `tests/run-all.sh` builds the
+/// tests for, so that one build serves both.
+const STATIC_TARGET: &str = "x86_64-unknown-linux-musl";
+
+/// Where this test binary's own build put its binaries (`<target>/<triple>/<profile>`; the test
+/// binary is `deps/<test>-<hash>` under it). The images take the operator's and the workload's
+/// binaries from there: the same source and profile as the tests, static when the tests are
+/// built for [`STATIC_TARGET`].
+fn build_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("the test binary's path");
-    exe.ancestors()
-        .nth(3)
-        .expect("the test binary lives in <target>/<profile>/deps")
-        .to_owned()
+    let dir = exe
+        .ancestors()
+        .nth(2)
+        .expect("the test binary lives in <target>/<triple>/<profile>/deps")
+        .to_owned();
+    assert!(
+        dir.parent()
+            .and_then(|triple| triple.file_name())
+            .is_some_and(|triple| triple == STATIC_TARGET),
+        "the node tier packs static binaries into its images: build and run it with \
+         --target {STATIC_TARGET} (tests/run-all.sh does); this test binary is in {}",
+        dir.display()
+    );
+    dir
 }
 
-/// A static binary `tests/run-all.sh` built for the images.
-fn musl_binary(package: &str) -> PathBuf {
-    let path = target_dir()
-        .join("x86_64-unknown-linux-musl/release")
-        .join(package);
+/// A static binary of the tests' build, for the images.
+fn static_binary(package: &str) -> PathBuf {
+    let path = build_dir().join(package);
     assert!(
         path.is_file(),
         "{} is missing: the node tier packs static binaries into its images; build them with\n  \
-         OPSTACK_PLUGIN_DIR=<target>/wasm32-wasip2/plugin cargo build --release \
-         --target x86_64-unknown-linux-musl -p opstack-operator -p opstack-test-workload\n\
+         OPSTACK_PLUGIN_DIR=<target>/wasm32-wasip2/plugin cargo build \
+         --target {STATIC_TARGET} -p opstack-operator -p opstack-test-workload\n\
          (tests/run-all.sh does)",
         path.display()
     );
@@ -68,9 +83,18 @@ pub fn images() {
     static IMPORTED: OnceLock<Result<(), String>> = OnceLock::new();
     let result = IMPORTED.get_or_init(|| {
         let node = cluster().node().expect("the cluster has a node");
-        let target = target_dir();
-        musl_binary("opstack-operator");
-        musl_binary("opstack-test-workload");
+        static_binary("opstack-operator");
+        static_binary("opstack-test-workload");
+        let binaries = build_dir();
+        // The Containerfiles' build stages build with --release; the suite's images hold the
+        // tests' own build of the same source (deps optimised, the workspace crates not), so
+        // that a run compiles the dependency tree once instead of twice.
+        let release = |stage_target: &str| {
+            StageRoot::new(
+                &format!("{stage_target}{STATIC_TARGET}/release/"),
+                &binaries,
+            )
+        };
         let operator = node
             .build_image(
                 Path::new(&format!("{WORKSPACE}/deploy/Containerfile")),
@@ -78,7 +102,7 @@ pub fn images() {
                 &[(
                     "build",
                     vec![
-                        StageRoot::new("/src/target/", &target),
+                        release("/src/target/"),
                         // The build stage's CA bundle is Debian's, as it is on this machine.
                         StageRoot::new("/etc/ssl/certs/", Path::new("/etc/ssl/certs")),
                     ],
@@ -90,7 +114,7 @@ pub fn images() {
             .build_image(
                 Path::new(&format!("{WORKSPACE}/tests/workload/Containerfile")),
                 test_plugin_workload::IMAGE,
-                &[("build", vec![StageRoot::new("/target/", &target)])],
+                &[("build", vec![release("/target/")])],
             )
             .map_err(|e| e.to_string())?;
         node.import(&workload).map_err(|e| e.to_string())
