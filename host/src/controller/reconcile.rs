@@ -748,6 +748,24 @@ async fn shadow_step(
     let previous = previous_renderer(live);
     let changed = previous.as_deref().is_some_and(|p| p != sealed.rendered_by);
     if !changed && approved {
+        // The children are already this renderer's and it is approved, but the status this
+        // reconcile started from can predate the write that reported the approved diff (a
+        // reconcile queued by the apply reads its CR before that write reaches the cache).
+        // Never leave it saying the renderer waits for an approval it has.
+        if conditions
+            .get(status::RENDERER_CHANGED)
+            .is_some_and(|c| c["reason"] == "AwaitingApproval")
+        {
+            conditions.set(
+                status::RENDERER_CHANGED,
+                Truth::True,
+                "DiffReported",
+                &format!(
+                    "renderer {} approved and applied; its diff is in the CR's Events",
+                    sealed.rendered_by
+                ),
+            );
+        }
         return Ok(Ok(()));
     }
     let (diff, compared_with) = if changed {
