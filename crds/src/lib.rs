@@ -7,6 +7,7 @@ pub mod common;
 pub mod conventions;
 pub mod network;
 pub mod opnode;
+pub mod releases;
 pub mod services;
 
 pub use common::*;

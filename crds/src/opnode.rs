@@ -30,6 +30,8 @@ use crate::common::*;
     printcolumn = r#"{"name":"Safe","type":"integer","jsonPath":".status.nodeInfo.safeHead.blockNumber"}"#,
     printcolumn = r#"{"name":"Peers","type":"integer","jsonPath":".status.nodeInfo.peerCount"}"#,
     printcolumn = r#"{"name":"Synced","type":"string","jsonPath":".status.conditions[?(@.type==\"Synced\")].status"}"#,
+    printcolumn = r#"{"name":"NextFork","type":"string","jsonPath":".status.upgrade.nextFork"}"#,
+    printcolumn = r#"{"name":"ForkReady","type":"string","jsonPath":".status.conditions[?(@.type==\"UpgradeReady\")].status"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
     printcolumn = r#"{"name":"Reason","type":"string","priority":1,"jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#
 )]
@@ -126,8 +128,9 @@ pub struct OpNodeConfig {
     /// custom chain whose execution client has no bootnodes (nothing to snap-sync from);
     /// `execution-layer` for a replica of a registry network, whose client knows its bootnodes.
     pub sync_mode: Option<SyncMode>,
-    /// Fetch missing unsafe blocks over p2p request-response during consensus-layer sync
-    /// (`--syncmode.req-resp`); the binary's default when unset.
+    /// Deprecated, ignored from op-node v1.19.1 on: op-node removed the Req/Resp sync protocol
+    /// (`--syncmode.req-resp` is a no-op there). Passed only to older releases; the renderer
+    /// warns when it is set for a release without it.
     pub req_resp_sync: Option<bool>,
     /// Keep this many L1 blocks behind the L1 head when deriving (`--verifier.l1-confs`).
     #[schemars(range(min = 0, max = 1000))]
@@ -298,7 +301,9 @@ pub struct SequencerConfig {
     /// Start with sequencing stopped (`--sequencer.stopped`); start it with `admin_startSequencer`.
     #[serde(default)]
     pub stopped: bool,
-    /// Most L2 blocks the unsafe head may run ahead of the safe head (`--sequencer.max-safe-lag`, 0 = no limit).
+    /// Most L2 blocks the unsafe head may run ahead of the safe head (`--sequencer.max-safe-lag`,
+    /// 0 = no limit). op-node v1.20.1 removed the flag: for that release and later the field is
+    /// not passed (op-node would refuse to start) and the renderer warns.
     #[schemars(range(min = 0))]
     pub max_safe_lag: Option<i64>,
     /// The p2p key that signs unsafe blocks (`OP_NODE_P2P_SEQUENCER_KEY`). Its address must be
@@ -682,11 +687,13 @@ pub struct OpNodeStatus {
     pub observed_generation: Option<i64>,
     /// Summary for humans; tools should read `conditions` (`Ready` on top).
     pub phase: Option<WorkloadPhase>,
-    /// `Ready`, `Valid`, `Rendered`, `Applied`, `WorkloadReady`, `Paused`.
+    /// `Ready`, `Valid`, `Rendered`, `Applied`, `WorkloadReady`, `UpgradeReady`, `Paused`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
     /// Live figures of the node, read from op-node and the execution client where reachable.
     pub node_info: Option<NodeInfo>,
+    /// The releases the pods run and the chain's next fork (`UpgradeReady` has the verdict).
+    pub upgrade: Option<UpgradeStatus>,
 }
 
 /// Summary phase of a workload.

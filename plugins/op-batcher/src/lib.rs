@@ -9,6 +9,7 @@
 //! Secret (why: `opstack_plugin_sdk::op_service`).
 
 use opstack_plugin_sdk::crds::conventions::endpoint;
+use opstack_plugin_sdk::crds::releases::Component;
 use opstack_plugin_sdk::crds::{
     BatchType, Compressor, DataAvailabilityType, OpBatcherSpec, OptimismNetworkSpec,
 };
@@ -16,10 +17,6 @@ use opstack_plugin_sdk::op_service::{self, RpcService, ServiceParts, enum_name};
 use opstack_plugin_sdk::{
     PluginError, PluginInfo, RenderInput, RenderOutput, ValidatingRenderer, export_renderer,
 };
-
-/// The image when the resource sets none (an op-batcher release that knows every flag rendered here).
-pub const DEFAULT_IMAGE: &str =
-    "us-docker.pkg.dev/oplabs-tools-artifacts/images/op-batcher:v1.16.11";
 
 /// Most blobs one transaction may carry (the CRD's `targetNumFrames` documentation).
 const MAX_BLOBS_PER_TX: i32 = 6;
@@ -59,10 +56,9 @@ pub fn render(input: &RenderInput) -> Result<RenderOutput, PluginError> {
     parts.flags.set("l2-eth-rpc", l2).set("rollup-rpc", rollup);
     batching_flags(&mut parts, spec, &mut out)?;
     let service = RpcService {
-        binary: "op-batcher",
+        binary: Component::OpBatcher,
         component: "batcher",
         image: &spec.image,
-        default_image: DEFAULT_IMAGE,
         tx: &spec.l1_transaction,
         rpc: &spec.rpc,
         metrics: spec.metrics.as_ref(),

@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use opstack_plugin_sdk::crds::conventions::{
     L2_GENESIS_KEY, ROLLUP_CONFIG_KEY, config_map_purpose, endpoint,
 };
+use opstack_plugin_sdk::crds::releases::Component;
 use opstack_plugin_sdk::crds::{
     ChainConfigSource, GameType, OpChallengerSpec, OptimismNetworkSpec,
 };
@@ -33,15 +34,6 @@ use opstack_plugin_sdk::{
     PluginError, PluginInfo, RenderInput, RenderOutput, ValidatingRenderer, export_renderer,
 };
 
-/// The image when the resource sets none: v1.9.3, the op-challenger release "required for
-/// Upgrade 19" (2026-05-26; `docs/public-docs/releases/op-challenger.mdx` in
-/// ethereum-optimism/optimism@v1.19.6), which knows cannon-kona. The image recipe a week before
-/// that release bundles cannon, op-program and kona-host and sets their paths in the environment
-/// (`OP_CHALLENGER_CANNON_BIN`, `_CANNON_SERVER`, `_CANNON_KONA_SERVER`: target
-/// `op-challenger-target` of `ops/docker/op-stack-go/Dockerfile` at optimism@a5f807798b,
-/// 2026-05-18).
-pub const DEFAULT_IMAGE: &str =
-    "us-docker.pkg.dev/oplabs-tools-artifacts/images/op-challenger:v1.9.3";
 /// Size of the datadir volume when `spec.storage` is unset.
 pub const DEFAULT_STORAGE: &str = "50Gi";
 
@@ -135,9 +127,8 @@ pub fn render(input: &RenderInput) -> Result<RenderOutput, PluginError> {
 
     let container = parts
         .apply(op_service::service_container(
-            "op-challenger",
+            Component::OpChallenger,
             &spec.image,
-            DEFAULT_IMAGE,
         ))
         .port("metrics", metrics.port)
         .readiness(k8s::tcp_probe("metrics", 10, 3))

@@ -19,9 +19,6 @@ mod workload;
 
 use opstack_plugin_sdk::{PluginError, PluginInfo, RenderInput, RenderOutput, Renderer};
 
-pub use op_geth::DEFAULT_IMAGE as OP_GETH_IMAGE;
-pub use op_node::DEFAULT_IMAGE as OP_NODE_IMAGE;
-pub use op_reth::DEFAULT_IMAGE as OP_RETH_IMAGE;
 pub use plan::{GENERATED_JWT_KEY, GENERATED_P2P_KEY, op_reth_chain_name};
 
 /// The OpNode renderer.

@@ -13,18 +13,8 @@ use crate::op_reth::json_rpc_flags;
 use crate::plan::{ChainSource, ENGINE_PORT, Plan};
 use crate::workload::{self, paths, volumes};
 
-/// Default image: op-geth v1.101609.0, the newest release production compose files pin
-/// (simple-optimism-node, 2026-03; ops-notes §12). op-geth is end of support: override it only
-/// to match an existing datadir.
-pub const DEFAULT_IMAGE: &str =
-    "us-docker.pkg.dev/oplabs-tools-artifacts/images/op-geth:v1.101609.0";
-
 fn config(plan: &Plan) -> OpGethConfig {
     plan.spec.op_geth.clone().unwrap_or_default()
-}
-
-fn image(geth: &OpGethConfig) -> &str {
-    geth.image.image.as_deref().unwrap_or(DEFAULT_IMAGE)
 }
 
 pub fn container(plan: &Plan) -> Container {
@@ -117,7 +107,7 @@ pub fn container(plan: &Plan) -> Container {
             .set("metrics.port", port);
     }
 
-    let mut builder = ContainerBuilder::new("op-geth", image(&geth))
+    let mut builder = ContainerBuilder::new("op-geth", &plan.el_image)
         .command(&["geth"])
         .flags(flags);
     builder = workload::el_ports(builder, ports);
@@ -148,7 +138,7 @@ pub fn init_container(plan: &Plan) -> Option<Container> {
         .set("datadir", paths::EL_DATA)
         .set_opt("state.scheme", geth.state_scheme.map(state_scheme))
         .set_opt("db.engine", geth.db_engine.map(db_engine));
-    let mut container = ContainerBuilder::new("geth-init", image(&geth))
+    let mut container = ContainerBuilder::new("geth-init", &plan.el_image)
         .command(&["geth", "init"])
         .flags(flags)
         .mount(volumes::EL_DATA, paths::EL_DATA, false)

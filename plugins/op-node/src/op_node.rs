@@ -11,11 +11,6 @@ use opstack_plugin_sdk::k8s_openapi::api::core::v1::{Container, Probe};
 use crate::plan::{ChainSource, ENGINE_PORT, Plan, Source};
 use crate::workload::{self, paths, volumes};
 
-/// Default image: op-node v1.17.0, the first release without `--rollup.halt` and
-/// `--rollup.load-protocol-versions` (the flag list this renderer is checked against is read
-/// after that removal) and the release production charts pin (ops-notes §12).
-pub const DEFAULT_IMAGE: &str = "us-docker.pkg.dev/oplabs-tools-artifacts/images/op-node:v1.17.0";
-
 pub fn container(plan: &Plan) -> Container {
     let spec = &plan.spec.op_node;
     let ports = &plan.ports;
@@ -83,7 +78,11 @@ pub fn container(plan: &Plan) -> Container {
             SyncMode::ConsensusLayer => "consensus-layer",
         },
     );
-    flags.set_opt("syncmode.req-resp", spec.req_resp_sync);
+    // Req/Resp sync is gone from op-node (a hidden no-op since v1.19.1): the plan renders it
+    // only for the releases that still had it, and warns otherwise.
+    if plan.op_node_flag_exists("syncmode.req-resp") {
+        flags.set_opt("syncmode.req-resp", spec.req_resp_sync);
+    }
     flags.set_opt("verifier.l1-confs", spec.verifier_l1_confs);
     // Safe-head history on the small volume: `optimism_safeHeadAtL1Block` needs it.
     flags.set("safedb.path", paths::SAFEDB);
@@ -148,8 +147,10 @@ pub fn container(plan: &Plan) -> Container {
         flags
             .switch("sequencer.enabled")
             .set("sequencer.l1-confs", seq.l1_confs.unwrap_or(4))
-            .switch_if("sequencer.stopped", seq.stopped)
-            .set_opt("sequencer.max-safe-lag", seq.max_safe_lag);
+            .switch_if("sequencer.stopped", seq.stopped);
+        if plan.op_node_flag_exists("sequencer.max-safe-lag") {
+            flags.set_opt("sequencer.max-safe-lag", seq.max_safe_lag);
+        }
     }
 
     if let Some(port) = ports.op_node_metrics {
@@ -164,11 +165,10 @@ pub fn container(plan: &Plan) -> Container {
         .switch_if("log.color", plan.logging.color);
 
     let image = &spec.image;
-    let mut builder =
-        ContainerBuilder::new("op-node", image.image.as_deref().unwrap_or(DEFAULT_IMAGE))
-            .command(&["op-node"])
-            .flags(flags)
-            .port("rpc", ports.op_node_rpc);
+    let mut builder = ContainerBuilder::new("op-node", &plan.op_node_image)
+        .command(&["op-node"])
+        .flags(flags)
+        .port("rpc", ports.op_node_rpc);
     if let Some(port) = ports.op_node_p2p {
         builder = builder.port("p2p-tcp", port);
     }

@@ -12,10 +12,6 @@ use opstack_plugin_sdk::k8s_openapi::api::core::v1::Container;
 use crate::plan::{ChainSource, ENGINE_PORT, Plan, Ports, op_reth_chain_name};
 use crate::workload::{self, paths, volumes};
 
-/// Default image: op-reth v1.11.3, the release whose source the flag list was read from
-/// (`flags/op-reth.txt`: crate op-reth 1.11.3 at the monorepo pin).
-pub const DEFAULT_IMAGE: &str = "us-docker.pkg.dev/oplabs-tools-artifacts/images/op-reth:v1.11.3";
-
 pub fn container(plan: &Plan) -> Container {
     let reth: OpRethConfig = plan.spec.op_reth.clone().unwrap_or_default();
     let ports = &plan.ports;
@@ -116,13 +112,12 @@ pub fn container(plan: &Plan) -> Container {
         );
 
     let image = &reth.image;
-    let mut builder =
-        ContainerBuilder::new("op-reth", image.image.as_deref().unwrap_or(DEFAULT_IMAGE))
-            .command(&["op-reth"])
-            .arg("node")
-            // Log level is a count flag (`-v` error … `-vvvvv` trace), the only short flag here.
-            .arg(verbosity(plan.logging.level))
-            .flags(flags);
+    let mut builder = ContainerBuilder::new("op-reth", &plan.el_image)
+        .command(&["op-reth"])
+        .arg("node")
+        // Log level is a count flag (`-v` error … `-vvvvv` trace), the only short flag here.
+        .arg(verbosity(plan.logging.level))
+        .flags(flags);
     builder = workload::el_ports(builder, ports);
     builder = builder
         .mount(volumes::EL_DATA, paths::EL_DATA, false)

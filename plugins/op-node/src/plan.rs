@@ -5,6 +5,7 @@
 use opstack_plugin_sdk::crds::common::{LoggingConfig, PodSecurityDefaults};
 use opstack_plugin_sdk::crds::network::OptimismNetworkSpec;
 use opstack_plugin_sdk::crds::opnode::{ExecutionClient, NodeType, OpNodeSpec, SyncMode};
+use opstack_plugin_sdk::crds::releases::{self, Component, Version};
 use opstack_plugin_sdk::k8s_openapi::api::core::v1::ResourceRequirements;
 use opstack_plugin_sdk::{PluginError, RenderInput};
 
@@ -104,10 +105,23 @@ pub struct Plan {
     pub logging: LoggingConfig,
     pub security: PodSecurityDefaults,
     pub shared_resources: Option<ResourceRequirements>,
+    /// The op-node image: the CR's, or the release table's.
+    pub op_node_image: String,
+    /// The op-node release it runs, which decides the flags that exist.
+    pub op_node_version: Version,
+    /// The execution client's image: the CR's, or the release table's.
+    pub el_image: String,
     pub warnings: Vec<String>,
 }
 
 impl Plan {
+    /// Whether the op-node release this node runs still has `flag` (without dashes).
+    pub fn op_node_flag_exists(&self, flag: &str) -> bool {
+        releases::table()
+            .flag_removed(Component::OpNode, flag, &self.op_node_version)
+            .is_none()
+    }
+
     /// Resolves the plan, or every problem with the input, each naming its field and the fix.
     pub fn new(input: &RenderInput) -> Result<Plan, PluginError> {
         let resource = input.op_node()?;
@@ -123,6 +137,24 @@ impl Plan {
         let mut warnings = Vec::new();
         let sequencer = spec.node_type == NodeType::Sequencer;
         let client = spec.execution_client;
+        let releases = releases::table();
+        let op_node_image = spec
+            .op_node
+            .image
+            .image
+            .clone()
+            .unwrap_or_else(|| releases.default_image(Component::OpNode));
+        let op_node_version = releases.version_of(Component::OpNode, &op_node_image);
+        let el_image = match client {
+            ExecutionClient::OpReth => spec.op_reth.as_ref().and_then(|r| r.image.image.clone()),
+            ExecutionClient::OpGeth => spec.op_geth.as_ref().and_then(|g| g.image.image.clone()),
+        }
+        .unwrap_or_else(|| {
+            releases.default_image(match client {
+                ExecutionClient::OpReth => Component::OpReth,
+                ExecutionClient::OpGeth => Component::OpGeth,
+            })
+        });
         let p2p_on = spec.op_node.p2p.enabled;
 
         // The Engine API JWT: generated `<cr>-jwt` (key jwt.hex) or the user's Secret.
@@ -490,16 +522,36 @@ impl Plan {
                     .to_owned(),
             );
         }
-        if client == ExecutionClient::OpReth
-            && sync_mode == SyncMode::ConsensusLayer
-            && spec.op_node.req_resp_sync.is_none()
+        // Fields whose flag the op-node release no longer has: never rendered, and said so.
+        let removed = |flag: &str| releases.flag_removed(Component::OpNode, flag, &op_node_version);
+        if spec.op_node.req_resp_sync.is_some()
+            && let Some(since) = removed("syncmode.req-resp")
         {
-            warnings.push(
-                "op-reth with consensus-layer sync: op-node's --syncmode.req-resp default turned \
-                 false in 2026-04 and operators reported op-reth stalling without it; set \
-                 spec.opNode.reqRespSync explicitly, or use syncMode: execution-layer"
-                    .to_owned(),
-            );
+            warnings.push(format!(
+                "spec.opNode.reqRespSync: op-node removed the Req/Resp sync protocol \
+                 (--syncmode.req-resp is a no-op from {since} on, and this node runs \
+                 {op_node_version}); the field is ignored: remove it"
+            ));
+        }
+        if let Some(lag) = spec.op_node.sequencer.as_ref().and_then(|s| s.max_safe_lag)
+            && let Some(since) = removed("sequencer.max-safe-lag")
+        {
+            warnings.push(format!(
+                "spec.opNode.sequencer.maxSafeLag: {lag} is not passed: op-node {since} removed \
+                 --sequencer.max-safe-lag and refuses to start with it, and this node runs \
+                 {op_node_version}; remove the field"
+            ));
+        }
+        // A network the op-node release no longer has built in: `--network` would fail at start.
+        if let ChainSource::Named(name) = &rollup
+            && let Some(since) = releases.network_dropped(Component::OpNode, name, &op_node_version)
+        {
+            problems.push(format!(
+                "OptimismNetwork {network} spec.networkName: op-node {since} dropped the built-in \
+                 {name} (this node runs {op_node_version}); give the chain's rollup config \
+                 explicitly (spec.rollupConfig.inline or configMapRef, and spec.l2Genesis), or \
+                 pin spec.opNode.image to an op-node release before {since}"
+            ));
         }
 
         if !problems.is_empty() {
@@ -525,6 +577,9 @@ impl Plan {
             logging: net.shared_config.logging.clone(),
             security: net.shared_config.security.clone(),
             shared_resources: net.shared_config.resources.clone(),
+            op_node_image,
+            op_node_version,
+            el_image,
             spec,
             warnings,
         })

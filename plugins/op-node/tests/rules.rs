@@ -690,3 +690,90 @@ fn op_geth_is_rendered_with_an_end_of_support_warning() {
     let out = render(&replica_reth_sequencer_ref());
     assert!(!out.warnings.iter().any(|w| w.contains("end of support")));
 }
+
+/// The fixture with every version-dependent field set, its op-node pinned to `tag`.
+fn pinned_op_node(tag: &str) -> opstack_plugin_sdk::RenderInput {
+    let mut input = p2p_discovery_off();
+    let mut resource: Value = opstack_plugin_sdk::serde_json::from_str(&input.resource).unwrap();
+    resource["spec"]["opNode"]["image"] = opstack_plugin_sdk::serde_json::json!({
+        "image": format!("us-docker.pkg.dev/oplabs-tools-artifacts/images/op-node:{tag}")
+    });
+    input.resource = resource.to_string();
+    input
+}
+
+#[test]
+fn flags_a_release_removed_are_rendered_only_for_the_releases_before_it() {
+    // (op-node release, renders --syncmode.req-resp, renders --sequencer.max-safe-lag)
+    for (tag, req_resp, max_safe_lag) in [
+        ("v1.19.0", true, true),
+        ("v1.19.6", false, true),
+        ("v1.20.0", false, true),
+        ("v1.20.1", false, false),
+        ("v1.21.0", false, false),
+    ] {
+        let out = render(&pinned_op_node(tag));
+        let op_node = container(&out, "op-node").unwrap();
+        assert_eq!(has_flag(op_node, "syncmode.req-resp"), req_resp, "{tag}");
+        assert_eq!(
+            has_flag(op_node, "sequencer.max-safe-lag"),
+            max_safe_lag,
+            "{tag}"
+        );
+        let warned = |field: &str| out.warnings.iter().any(|w| w.starts_with(field));
+        assert_eq!(
+            warned("spec.opNode.reqRespSync"),
+            !req_resp,
+            "{tag}: {:?}",
+            out.warnings
+        );
+        assert_eq!(
+            warned("spec.opNode.sequencer.maxSafeLag"),
+            !max_safe_lag,
+            "{tag}: {:?}",
+            out.warnings
+        );
+    }
+}
+
+#[test]
+fn every_default_image_comes_from_the_release_table() {
+    use opstack_plugin_sdk::crds::releases::{Component, table};
+    let out = render(&sequencer_reth());
+    for (name, component) in [
+        ("op-node", Component::OpNode),
+        ("op-reth", Component::OpReth),
+    ] {
+        assert_eq!(
+            container(&out, name).unwrap()["image"],
+            table().default_image(component),
+            "{name}"
+        );
+    }
+    let out = render(&replica_geth_named());
+    assert_eq!(
+        container(&out, "op-geth").unwrap()["image"],
+        table().default_image(Component::OpGeth)
+    );
+}
+
+#[test]
+fn a_network_the_op_node_release_dropped_is_refused_with_the_fix() {
+    let mut input = replica_geth_named();
+    let mut network: Value = opstack_plugin_sdk::serde_json::from_str(&input.network.spec).unwrap();
+    network["networkName"] = "lisk-mainnet".into();
+    network["chainID"] = 1135.into();
+    input.network.spec = network.to_string();
+    let error = plugin().render(&input).unwrap_err().to_string();
+    assert!(
+        error.contains("spec.networkName") && error.contains("lisk-mainnet"),
+        "{error}"
+    );
+    assert!(error.contains("spec.rollupConfig"), "{error}");
+    // An op-node release from before the drop still knows it.
+    let mut resource: Value = opstack_plugin_sdk::serde_json::from_str(&input.resource).unwrap();
+    resource["spec"]["opNode"]["image"]["image"] =
+        "us-docker.pkg.dev/oplabs-tools-artifacts/images/op-node:v1.20.1".into();
+    input.resource = resource.to_string();
+    plugin().render(&input).unwrap();
+}

@@ -10,14 +10,11 @@
 
 use opstack_plugin_sdk::crds::OptimismNetworkSpec;
 use opstack_plugin_sdk::crds::conventions::endpoint;
+use opstack_plugin_sdk::crds::releases::Component;
 use opstack_plugin_sdk::op_service::{self, RpcService, ServiceParts};
 use opstack_plugin_sdk::{
     PluginError, PluginInfo, RenderInput, RenderOutput, ValidatingRenderer, export_renderer,
 };
-
-/// The image when the resource sets none (an op-proposer release without L2OutputOracle support).
-pub const DEFAULT_IMAGE: &str =
-    "us-docker.pkg.dev/oplabs-tools-artifacts/images/op-proposer:v1.16.3";
 
 /// Registry name of the contract the host discovers (or the network pins).
 const FACTORY_CONTRACT: &str = "DisputeGameFactoryProxy";
@@ -87,10 +84,9 @@ pub fn render(input: &RenderInput) -> Result<RenderOutput, PluginError> {
         );
     }
     let service = RpcService {
-        binary: "op-proposer",
+        binary: Component::OpProposer,
         component: "proposer",
         image: &spec.image,
-        default_image: DEFAULT_IMAGE,
         tx: &spec.l1_transaction,
         rpc: &spec.rpc,
         metrics: spec.metrics.as_ref(),

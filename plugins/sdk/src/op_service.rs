@@ -22,6 +22,7 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 
 use crate::crds::conventions::secret_purpose;
+use crate::crds::releases::{self, Component};
 use crate::crds::{
     ImageSpec, LoggingConfig, MetricsConfig, OptimismNetworkSpec, PodSecurityDefaults,
     PrivateKeySource, RemoteSigner, SecretKeyRef, ServiceRpcConfig, TxManagerConfig,
@@ -299,16 +300,15 @@ pub fn require_endpoint<'a>(
     })
 }
 
-/// A container running `binary` from the CR's image override or `default_image`, with the
-/// restricted security context and the CR's pull policy.
-pub fn service_container(
-    binary: &str,
-    image: &ImageSpec,
-    default_image: &str,
-) -> k8s::ContainerBuilder {
-    let mut container =
-        k8s::ContainerBuilder::new(binary, image.image.as_deref().unwrap_or(default_image))
-            .command(&[binary]);
+/// A container running `binary` from the CR's image override or the release table's image of
+/// it, with the restricted security context and the CR's pull policy.
+pub fn service_container(binary: Component, image: &ImageSpec) -> k8s::ContainerBuilder {
+    let default_image = releases::table().default_image(binary);
+    let mut container = k8s::ContainerBuilder::new(
+        binary.as_str(),
+        image.image.as_deref().unwrap_or(&default_image),
+    )
+    .command(&[binary.as_str()]);
     if let Some(policy) = image.pull_policy {
         container = container.pull_policy(&enum_name(&policy));
     }
@@ -353,11 +353,11 @@ pub fn single_signer_deployment(
 /// server, one signing key and no state).
 pub struct RpcService<'a> {
     /// Binary and container name, e.g. `op-batcher`; also the `app.kubernetes.io/name` label.
-    pub binary: &'a str,
+    /// Its image, unless the CR names one, is the release table's.
+    pub binary: Component,
     /// `app.kubernetes.io/component` label, e.g. `batcher`.
     pub component: &'a str,
     pub image: &'a ImageSpec,
-    pub default_image: &'a str,
     pub tx: &'a TxManagerConfig,
     pub rpc: &'a ServiceRpcConfig,
     /// The resource's metrics; the network's shared setting when `None`.
@@ -383,7 +383,7 @@ impl RpcService<'_> {
 
     /// The labels of the Deployment's pods (and of the Service over them).
     fn labels(&self, name: &str) -> BTreeMap<String, String> {
-        k8s::labels(self.binary, name, self.component)
+        k8s::labels(self.binary.as_str(), name, self.component)
     }
 
     /// Adds the txmgr, logging (network), metrics and RPC flags to `parts` and renders the
@@ -405,11 +405,7 @@ impl RpcService<'_> {
             .metrics(metrics)
             .rpc(self.rpc);
         let mut container = parts
-            .apply(service_container(
-                self.binary,
-                self.image,
-                self.default_image,
-            ))
+            .apply(service_container(self.binary, self.image))
             .port("rpc", self.rpc.port);
         if metrics.enabled {
             container = container.port("metrics", metrics.port);
