@@ -27,7 +27,7 @@ fn main() {
         .expect("host/ sits in the workspace")
         .to_path_buf();
     println!("cargo:rerun-if-env-changed=OPSTACK_PLUGIN_DIR");
-    for watched in ["plugins", "crds/src", "wit"] {
+    for watched in ["plugins", "crds/src", "crds/releases.toml", "wit"] {
         println!(
             "cargo:rerun-if-changed={}",
             workspace.join(watched).display()
@@ -41,6 +41,13 @@ fn main() {
                 .iter()
                 .all(|(_, stem)| dir.join(format!("{stem}.wasm")).is_file()) =>
         {
+            // The prebuilt files themselves: the sources above may be older than the build.
+            for (_, stem) in BUNDLED {
+                println!(
+                    "cargo:rerun-if-changed={}",
+                    dir.join(format!("{stem}.wasm")).display()
+                );
+            }
             dir
         }
         _ => build_nested(&workspace, &out_dir),

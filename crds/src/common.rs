@@ -337,3 +337,30 @@ fn default_uid() -> i64 {
 fn default_service_rpc_port() -> i32 {
     8545
 }
+
+/// Which releases a CR's pods run and whether they follow its chain's next fork. The verdict
+/// is the `UpgradeReady` condition; the release table the operator ships decides it.
+#[skip_serializing_none]
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UpgradeStatus {
+    /// The next fork of the chain that concerns this CR's components (e.g. `lagoon`).
+    pub next_fork: Option<String>,
+    /// When it activates (RFC 3339, UTC).
+    pub activation_time: Option<String>,
+    /// What the rendered pods run, per component.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub releases: Vec<ComponentRelease>,
+}
+
+/// The release one component of a CR runs.
+#[skip_serializing_none]
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ComponentRelease {
+    /// `op-node`, `op-reth`, `op-geth`, `op-batcher`, `op-proposer` or `op-challenger`.
+    pub component: String,
+    pub image: String,
+    /// The release its tag names; unset when the tag names none (a digest, a custom tag).
+    pub version: Option<String>,
+}

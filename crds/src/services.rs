@@ -29,6 +29,8 @@ use crate::opnode::WorkloadPhase;
     printcolumn = r#"{"name":"Sequencer","type":"string","jsonPath":".spec.sequencerRef.name"}"#,
     printcolumn = r#"{"name":"DA","type":"string","jsonPath":".spec.dataAvailability.type"}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"NextFork","type":"string","jsonPath":".status.upgrade.nextFork"}"#,
+    printcolumn = r#"{"name":"ForkReady","type":"string","jsonPath":".status.conditions[?(@.type==\"UpgradeReady\")].status"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
     printcolumn = r#"{"name":"Reason","type":"string","priority":1,"jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#
 )]
@@ -173,11 +175,13 @@ pub struct OpBatcherStatus {
     pub observed_generation: Option<i64>,
     /// Summary for humans; tools should read `conditions` (`Ready` on top).
     pub phase: Option<WorkloadPhase>,
-    /// `Ready`, `Valid`, `Rendered`, `Applied`, `WorkloadReady`, `Paused`.
+    /// `Ready`, `Valid`, `Rendered`, `Applied`, `WorkloadReady`, `UpgradeReady`, `Paused`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
     /// Batch submission figures, read from the batcher's metrics where reachable.
     pub batcher_info: Option<BatcherInfo>,
+    /// The releases the pods run and the chain's next fork (`UpgradeReady` has the verdict).
+    pub upgrade: Option<UpgradeStatus>,
 }
 
 /// Batch submission figures, from the batcher's metrics (`op_batcher_default_*`).
@@ -227,6 +231,8 @@ pub struct L1TxRef {
     printcolumn = r#"{"name":"GameType","type":"integer","jsonPath":".spec.disputeGame.gameType"}"#,
     printcolumn = r#"{"name":"Interval","type":"string","jsonPath":".spec.proposal.proposalInterval"}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"NextFork","type":"string","jsonPath":".status.upgrade.nextFork"}"#,
+    printcolumn = r#"{"name":"ForkReady","type":"string","jsonPath":".status.conditions[?(@.type==\"UpgradeReady\")].status"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
     printcolumn = r#"{"name":"Reason","type":"string","priority":1,"jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#
 )]
@@ -301,11 +307,13 @@ pub struct OpProposerStatus {
     pub observed_generation: Option<i64>,
     /// Summary for humans; tools should read `conditions` (`Ready` on top).
     pub phase: Option<WorkloadPhase>,
-    /// `Ready`, `Valid`, `Rendered`, `Applied`, `WorkloadReady`, `Paused`.
+    /// `Ready`, `Valid`, `Rendered`, `Applied`, `WorkloadReady`, `UpgradeReady`, `Paused`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
     /// Proposal figures, read from the proposer's metrics where reachable.
     pub proposer_info: Option<ProposerInfo>,
+    /// The releases the pods run and the chain's next fork (`UpgradeReady` has the verdict).
+    pub upgrade: Option<UpgradeStatus>,
 }
 
 /// Proposal figures, from the proposer's metrics (`op_proposer_default_*`).
@@ -357,6 +365,8 @@ pub struct ProposalRef {
     printcolumn = r#"{"name":"Network","type":"string","jsonPath":".spec.optimismNetworkRef.name"}"#,
     printcolumn = r#"{"name":"GameTypes","type":"string","jsonPath":".spec.gameTypes"}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"NextFork","type":"string","jsonPath":".status.upgrade.nextFork"}"#,
+    printcolumn = r#"{"name":"ForkReady","type":"string","jsonPath":".status.conditions[?(@.type==\"UpgradeReady\")].status"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
     printcolumn = r#"{"name":"Reason","type":"string","priority":1,"jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#
 )]
@@ -472,11 +482,13 @@ pub struct OpChallengerStatus {
     pub observed_generation: Option<i64>,
     /// Summary for humans; tools should read `conditions` (`Ready` on top).
     pub phase: Option<WorkloadPhase>,
-    /// `Ready`, `Valid`, `Rendered`, `Applied`, `WorkloadReady`, `GamesMonitored`, `Paused`.
+    /// `Ready`, `Valid`, `Rendered`, `Applied`, `WorkloadReady`, `GamesMonitored`, `UpgradeReady`, `Paused`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
     /// Game figures, read from the challenger's metrics where reachable.
     pub challenger_info: Option<ChallengerInfo>,
+    /// The releases the pods run and the chain's next fork (`UpgradeReady` has the verdict).
+    pub upgrade: Option<UpgradeStatus>,
 }
 
 /// Game figures, from op-challenger's metrics.

@@ -9,4 +9,5 @@ pub mod envelope;
 pub mod observe;
 pub mod peer_id;
 pub mod runtime;
+pub mod upgrade;
 pub mod validate;

@@ -260,6 +260,65 @@ fn every_rendered_flag_and_env_var_exists_in_its_binarys_flag_list() {
 }
 
 #[test]
+fn every_example_runs_the_release_tables_pair_and_no_probe_needs_a_shell() {
+    use opstack_crds::releases::{Component, table};
+    let mut nodes = 0;
+    for file in examples() {
+        for (workload, container) in containers(&rendered_objects(&file)) {
+            let name = container["name"].as_str().unwrap();
+            if let Some(component) = Component::of_container(name) {
+                assert_eq!(
+                    container["image"],
+                    table().default_image(component),
+                    "{}: {workload} {name}",
+                    file.display()
+                );
+                nodes += usize::from(component == Component::OpNode);
+            }
+            assert_ne!(
+                name,
+                "op-geth",
+                "{}: an example runs op-geth, which no current network can follow",
+                file.display()
+            );
+            for probe in ["startupProbe", "readinessProbe", "livenessProbe"] {
+                assert!(
+                    container[probe].get("exec").is_none(),
+                    "{}: {workload} {name} {probe} execs a command; the images have no shell",
+                    file.display()
+                );
+            }
+        }
+    }
+    assert!(
+        nodes >= 3,
+        "only {nodes} op-node containers in the examples"
+    );
+}
+
+#[test]
+fn an_image_that_cannot_follow_its_chains_active_fork_is_refused_naming_the_fix() {
+    let dir = tempdir();
+    let pinned = dir.join("pinned.yaml");
+    let example = std::fs::read_to_string(repo("examples/op-sepolia-replica.yaml")).unwrap();
+    let old = "us-docker.pkg.dev/oplabs-tools-artifacts/images/op-node:v1.18.1";
+    std::fs::write(
+        &pinned,
+        example.replace(
+            "  opNode:\n    syncMode: execution-layer\n",
+            &format!("  opNode:\n    syncMode: execution-layer\n    image:\n      image: {old}\n"),
+        ),
+    )
+    .unwrap();
+    let output = render(&[&pinned]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(old) && stderr.contains("karst"), "{stderr}");
+    assert!(stderr.contains("op-node:v1.21.0"), "{stderr}");
+    assert!(output.stdout.is_empty(), "a refused chain prints nothing");
+}
+
+#[test]
 fn removed_flags_are_never_rendered() {
     for file in examples() {
         for (workload, container) in containers(&rendered_objects(&file)) {

@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
+use crate::upgrade;
 use opstack_crds::validation::admit;
 use opstack_crds::{FailurePolicy, OpBatcher, OpNode, OpProposer, OptimismNetwork};
 use serde::Deserialize;
@@ -54,6 +55,12 @@ pub enum RenderError {
     },
     #[error(transparent)]
     Context(#[from] ContextError),
+    #[error("{kind} {name}: {cause}")]
+    Upgrade {
+        kind: String,
+        name: String,
+        cause: upgrade::UpgradeError,
+    },
     #[error("--plugin {arg:?}: expected <Kind>=<file.wasm> with Kind one of {kinds}")]
     PluginArgument { arg: String, kinds: String },
     #[error(
@@ -114,6 +121,9 @@ struct Resource {
     name: String,
     value: Value,
 }
+
+/// The operator's default notice before a fork activation (`run --upgrade-notice-days`).
+const UPGRADE_NOTICE_SECONDS: i64 = 14 * 86_400;
 
 /// Runs the command; warnings go to `warn`, objects to `out`.
 pub fn run(
@@ -201,6 +211,39 @@ pub fn run(
             })?;
             for warning in &sealed.warnings {
                 writeln!(warn, "warning: {kind} {}: {warning}", resource.name)?;
+            }
+            // The operator's hardfork readiness, as it would judge these pods today. Offline
+            // only an inline rollup config is read; a ConfigMap's is not at hand.
+            if *kind != "OptimismNetwork" {
+                let inline = network
+                    .spec
+                    .rollup_config
+                    .as_ref()
+                    .and_then(|c| c.inline.as_deref());
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_secs() as i64)
+                    .unwrap_or_default();
+                let readiness = upgrade::judge(
+                    opstack_crds::releases::table(),
+                    &upgrade::schedule_of(network, inline),
+                    &upgrade::running(&sealed.objects),
+                    now,
+                    UPGRADE_NOTICE_SECONDS,
+                )
+                .map_err(|cause| RenderError::Upgrade {
+                    kind: kind.to_string(),
+                    name: resource.name.clone(),
+                    cause,
+                })?;
+                let report = upgrade::report(&readiness, now);
+                if report.status != Some(true) {
+                    writeln!(
+                        warn,
+                        "warning: {kind} {}: {}: {}",
+                        resource.name, report.reason, report.message
+                    )?;
+                }
             }
             for object in sealed.objects {
                 writeln!(rendered, "---")?;

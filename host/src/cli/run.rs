@@ -30,6 +30,10 @@ pub struct RunArgs {
     /// Seconds between two reads of a running component's live status (heads, peers).
     #[arg(long, default_value_t = 15)]
     pub status_seconds: u64,
+    /// Days before a fork activation at which a CR whose images do not follow it gets a
+    /// Warning Event (its `UpgradeReady` condition says so earlier, without one).
+    #[arg(long, default_value_t = 14)]
+    pub upgrade_notice_days: u64,
     /// Directory for compiled plugins (skips the compile on restart).
     #[arg(long, value_name = "DIR")]
     pub plugin_cache: Option<std::path::PathBuf>,
@@ -132,6 +136,7 @@ pub fn run(args: RunArgs) -> Result<(), RunError> {
             concurrency: args.concurrency.max(1),
             resync: Duration::from_secs(args.resync_seconds.max(1)),
             status_interval: Duration::from_secs(args.status_seconds.max(1)),
+            upgrade_notice: Duration::from_secs(args.upgrade_notice_days * 86_400),
             cache_dir: args.plugin_cache,
             instance: std::env::var("POD_NAME").ok(),
             plugin_files,

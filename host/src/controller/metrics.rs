@@ -17,6 +17,9 @@ pub struct Metrics {
     reconciles: Mutex<BTreeMap<(String, String), (u64, f64)>>,
     /// (kind, reason) → renders.
     renders: Mutex<BTreeMap<(String, String), u64>>,
+    /// (kind, namespace, name) → the next fork of the CR's chain: (fork, activation unix
+    /// seconds, whether its images follow it; `None`: unknown).
+    next_forks: Mutex<BTreeMap<(String, String, String), (String, i64, Option<bool>)>>,
 }
 
 impl Metrics {
@@ -35,6 +38,31 @@ impl Metrics {
         let mut map = self.renders.lock().unwrap_or_else(|e| e.into_inner());
         *map.entry((kind.to_string(), reason.to_string()))
             .or_default() += 1;
+    }
+
+    /// The next fork of a CR's chain, or none.
+    pub fn next_fork(
+        &self,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+        next: Option<(&str, i64, Option<bool>)>,
+    ) {
+        let mut map = self.next_forks.lock().unwrap_or_else(|e| e.into_inner());
+        let key = (kind.to_string(), namespace.to_string(), name.to_string());
+        match next {
+            Some((fork, time, ready)) => {
+                map.insert(key, (fork.to_string(), time, ready));
+            }
+            None => {
+                map.remove(&key);
+            }
+        }
+    }
+
+    /// Drops the per-CR series of a CR being deleted.
+    pub fn forget(&self, kind: &str, namespace: &str, name: &str) {
+        self.next_fork(kind, namespace, name, None);
     }
 
     /// The Prometheus text exposition (format 0.0.4), with the calls of `plugins` by digest.
@@ -73,6 +101,29 @@ impl Metrics {
         for ((kind, reason), count) in &renders {
             out.push_str(&format!(
                 "opstack_operator_plugin_renders_total{{kind=\"{kind}\",reason=\"{reason}\"}} {count}\n"
+            ));
+        }
+        // Seconds left, computed at scrape time so the figure is current between reconciles.
+        out.push_str("# HELP opstack_operator_fork_activation_seconds Seconds until the next fork of the CR's chain activates, by CR, fork and whether the CR's images follow it (ready: true, false or unknown).\n");
+        out.push_str("# TYPE opstack_operator_fork_activation_seconds gauge\n");
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or_default();
+        let next_forks = self
+            .next_forks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        for ((kind, namespace, name), (fork, time, ready)) in &next_forks {
+            let ready = match ready {
+                Some(true) => "true",
+                Some(false) => "false",
+                None => "unknown",
+            };
+            out.push_str(&format!(
+                "opstack_operator_fork_activation_seconds{{kind=\"{kind}\",namespace=\"{namespace}\",name=\"{name}\",fork=\"{fork}\",ready=\"{ready}\"}} {}\n",
+                time - now
             ));
         }
         // Per digest, so a chain can tell its new renderer's failures from the old one's.

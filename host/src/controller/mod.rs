@@ -149,6 +149,9 @@ pub struct Settings {
     pub status_interval: Duration,
     /// Deadline of each of those calls.
     pub status_timeout: Duration,
+    /// How long before a fork activation an image that does not follow it raises a Warning
+    /// Event (`UpgradeReady` is False earlier too, without one).
+    pub upgrade_notice: Duration,
 }
 
 impl Default for Settings {
@@ -165,6 +168,7 @@ impl Default for Settings {
             l1_backoff: Backoff::default(),
             status_interval: Duration::from_secs(15),
             status_timeout: Duration::from_secs(3),
+            upgrade_notice: Duration::from_secs(14 * 86_400),
         }
     }
 }

@@ -23,6 +23,7 @@ use super::shadow::{self, Baseline};
 use super::status::{self, Conditions, Truth};
 use super::{Context, ControllerError, Kind};
 use crate::envelope::MANAGER;
+use crate::upgrade::{self, Readiness};
 
 /// Set to `"true"` on a CR to stop every write the operator makes for it (status aside).
 pub const ANNOTATION_PAUSED: &str = "optimism.io/paused";
@@ -69,6 +70,7 @@ pub async fn reconcile<K: Kind>(
     context.reconciles.count(&kind);
     if cr.meta().deletion_timestamp.is_some() {
         // Garbage collection removes the children; nothing is (re)created meanwhile.
+        context.metrics.forget(&kind, &namespace, &name);
         return Ok(Action::await_change());
     }
     let client = &context.client;
@@ -116,7 +118,7 @@ pub async fn reconcile<K: Kind>(
             NewStatus {
                 phase,
                 conditions,
-                block: None,
+                blocks: Vec::new(),
             },
         )
         .await?;
@@ -184,6 +186,11 @@ pub async fn reconcile<K: Kind>(
         }
         let peer_ids =
             secrets::peer_ids_of_references(client, &namespace, &kind, &value, &nodes).await?;
+        let forks = if is_network {
+            Vec::new()
+        } else {
+            fork_schedule(client, &namespace, &network).await?
+        };
         // Dereference the chain's plugin ConfigMaps: for a network every plugin it names (its
         // PluginsReady), for the others those of their own kind.
         let kind_refs = chain_plugins::named_for(&network, &kind);
@@ -247,7 +254,7 @@ pub async fn reconcile<K: Kind>(
             .await;
         }
         Ok::<_, ControllerError>(
-            rendered.map(|(sealed, selected)| (sealed, selected, network, peer_ids)),
+            rendered.map(|(sealed, selected)| (sealed, selected, network, peer_ids, forks)),
         )
     }
     .await?;
@@ -256,7 +263,7 @@ pub async fn reconcile<K: Kind>(
     // a renderer that needs approval applies nothing until it has it.
     let (outcome, live) = match outcome {
         Err(refusal) => (Err(refusal), None),
-        Ok((sealed, selected, network, peer_ids)) => {
+        Ok((sealed, selected, network, peer_ids, forks)) => {
             let live = apply::owned_children(client, &namespace, &kind, &name, &uid).await?;
             let gate = shadow_step(
                 &context,
@@ -275,8 +282,33 @@ pub async fn reconcile<K: Kind>(
                 &live,
             )
             .await?;
-            (gate.map(|()| (sealed, network)), Some(live))
+            (gate.map(|()| (sealed, network, forks)), Some(live))
         }
+    };
+
+    // Hardfork readiness of what was rendered: an image that cannot follow a fork already
+    // active on the chain, or a broken op-node + execution-client mix, is refused like a bad
+    // render (nothing applied, what runs keeps running).
+    let now = unix_now();
+    let (outcome, readiness) = match outcome {
+        Ok((sealed, network, forks)) if !is_network => match upgrade::judge(
+            opstack_crds::releases::table(),
+            &forks,
+            &upgrade::running(&sealed.objects),
+            now,
+            context.settings.upgrade_notice.as_secs() as i64,
+        ) {
+            Ok(readiness) => (Ok((sealed, network)), Some(readiness)),
+            Err(error) => (
+                Err(Refusal {
+                    rendering: true,
+                    reason: error.reason().to_string(),
+                    message: error.to_string(),
+                }),
+                None,
+            ),
+        },
+        other => (other.map(|(sealed, network, _)| (sealed, network)), None),
     };
 
     let reference = cr.object_ref(&());
@@ -327,7 +359,7 @@ pub async fn reconcile<K: Kind>(
                 NewStatus {
                     phase,
                     conditions,
-                    block: None,
+                    blocks: Vec::new(),
                 },
             )
             .await?;
@@ -424,7 +456,7 @@ pub async fn reconcile<K: Kind>(
     // Status.
     let count = sealed.objects.len();
     let mut requeue = context.settings.resync;
-    let mut live_block = None;
+    let mut blocks = Vec::new();
     let phase = if is_network {
         set_with_warnings(
             &context,
@@ -601,9 +633,23 @@ pub async fn reconcile<K: Kind>(
             if let Some(wait) = found.requeue {
                 requeue = requeue.min(wait);
             }
-            live_block = found.block;
+            blocks.extend(found.block);
         }
         conditions.set(status::READY, ready, reason, &message);
+        if let Some(readiness) = &readiness {
+            blocks.push((
+                "upgrade",
+                upgrade_step(
+                    &context,
+                    &reference,
+                    &mut conditions,
+                    readiness,
+                    &sealed.objects,
+                    now,
+                )
+                .await,
+            ));
+        }
         if ready == Truth::True {
             "Running"
         } else {
@@ -619,7 +665,7 @@ pub async fn reconcile<K: Kind>(
         NewStatus {
             phase,
             conditions,
-            block: live_block,
+            blocks,
         },
     )
     .await?;
@@ -928,11 +974,12 @@ fn workload_readiness(workload: Option<&Value>, name: &str) -> (Truth, &'static 
     }
 }
 
-/// The status a reconcile decided on: the phase, the conditions and the live block, if any.
+/// The status a reconcile decided on: the phase, the conditions and the status blocks it owns
+/// (the live figures, the upgrade readiness).
 struct NewStatus<'a> {
     phase: &'a str,
     conditions: Conditions,
-    block: Option<(&'static str, Value)>,
+    blocks: Vec<(&'static str, Value)>,
 }
 
 async fn write_status<K: Kind>(
@@ -943,9 +990,13 @@ async fn write_status<K: Kind>(
     generation: Option<i64>,
     new: NewStatus<'_>,
 ) -> Result<(), ControllerError> {
-    let Some(patch) =
-        status::patch_if_changed(old_status, generation, new.phase, new.conditions, new.block)
-    else {
+    let Some(patch) = status::patch_if_changed(
+        old_status,
+        generation,
+        new.phase,
+        new.conditions,
+        new.blocks,
+    ) else {
         return Ok(());
     };
     context.writes.count()?;
@@ -953,6 +1004,94 @@ async fn write_status<K: Kind>(
         .patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
         .await?;
     Ok(())
+}
+
+/// Reports a readiness: the `UpgradeReady` condition, a Warning Event once when an upgrade
+/// falls due within the notice window, the seconds-left gauge, and the status block it returns.
+async fn upgrade_step(
+    context: &Context,
+    reference: &k8s_openapi::api::core::v1::ObjectReference,
+    conditions: &mut Conditions,
+    readiness: &Readiness,
+    objects: &[Value],
+    now: i64,
+) -> Value {
+    let report = upgrade::report(readiness, now);
+    let truth = match report.status {
+        Some(true) => Truth::True,
+        Some(false) => Truth::False,
+        None => Truth::Unknown,
+    };
+    let reported = conditions.was(status::UPGRADE_READY, truth, report.reason, &report.message);
+    conditions.set(status::UPGRADE_READY, truth, report.reason, &report.message);
+    if report.warn && !reported {
+        tracing::warn!(name = ?reference.name, namespace = ?reference.namespace, reason = report.reason, message = %report.message, "upgrade required");
+        publish(
+            context,
+            reference,
+            EventType::Warning,
+            report.reason,
+            "CheckUpgrade",
+            &report.message,
+        )
+        .await;
+    }
+    let next = readiness.next();
+    context.metrics.next_fork(
+        reference.kind.as_deref().unwrap_or_default(),
+        reference.namespace.as_deref().unwrap_or_default(),
+        reference.name.as_deref().unwrap_or_default(),
+        next.map(|a| (a.fork.as_str(), a.time, report.status)),
+    );
+    let releases: Vec<Value> = upgrade::running(objects)
+        .into_iter()
+        .map(|r| {
+            serde_json::json!({
+                "component": r.component.as_str(),
+                "image": r.image,
+                "version": r.version.map(|v| v.to_string()),
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "nextFork": next.map(|a| a.fork.clone()),
+        "activationTime": next.map(|a| upgrade::rfc3339(a.time)),
+        "releases": releases,
+    })
+}
+
+/// The fork schedule of a network's chain ([`upgrade::schedule_of`]), with its rollup config
+/// read from the ConfigMap it names when it names one.
+async fn fork_schedule(
+    client: &kube::Client,
+    namespace: &str,
+    network: &OptimismNetwork,
+) -> Result<Vec<opstack_crds::releases::Activation>, ControllerError> {
+    let source = network.spec.rollup_config.as_ref();
+    let text = match (
+        source.and_then(|s| s.inline.as_ref()),
+        source.and_then(|s| s.config_map_ref.as_ref()),
+    ) {
+        (Some(inline), _) => Some(inline.clone()),
+        (None, Some(reference)) => {
+            let config_maps: Api<k8s_openapi::api::core::v1::ConfigMap> =
+                Api::namespaced(client.clone(), namespace);
+            config_maps
+                .get_opt(&reference.name)
+                .await?
+                .and_then(|cm| cm.data)
+                .and_then(|mut data| data.remove(&reference.key))
+        }
+        (None, None) => None,
+    };
+    Ok(upgrade::schedule_of(network, text.as_deref()))
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default()
 }
 
 /// Publishes an Event; a failure to record one is logged, never fails the reconcile.

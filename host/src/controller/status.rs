@@ -23,6 +23,8 @@ pub const GAMES_MONITORED: &str = "GamesMonitored";
 pub const CONFIGURATION_VALID: &str = "ConfigurationValid";
 pub const CONTRACTS_DISCOVERED: &str = "ContractsDiscovered";
 pub const PAUSED: &str = "Paused";
+/// Whether the CR's images follow the next fork of its chain (the release table's answer).
+pub const UPGRADE_READY: &str = "UpgradeReady";
 pub const L1_CONNECTED: &str = "L1Connected";
 /// Network: every plugin it names is present, matches its digest and loads.
 pub const PLUGINS_READY: &str = "PluginsReady";
@@ -140,7 +142,7 @@ pub fn patch_if_changed(
     generation: Option<i64>,
     phase: &str,
     conditions: Conditions,
-    block: Option<(&str, Value)>,
+    blocks: Vec<(&str, Value)>,
 ) -> Option<Value> {
     let mut new = json!({
         "observedGeneration": generation,
@@ -148,7 +150,7 @@ pub fn patch_if_changed(
         "conditions": conditions.into_values(),
     });
     let mut fields = vec!["observedGeneration", "phase", "conditions"];
-    if let Some((field, value)) = &block {
+    for (field, value) in &blocks {
         new[*field] = value.clone();
         fields.push(field);
     }
@@ -188,19 +190,20 @@ mod tests {
     fn an_unchanged_status_is_not_written() {
         let mut conditions = Conditions::new(None, Some(1));
         conditions.set(READY, Truth::True, "Ready", "ok");
-        let patch = patch_if_changed(None, Some(1), "Running", conditions.clone(), None).unwrap();
+        let patch =
+            patch_if_changed(None, Some(1), "Running", conditions.clone(), Vec::new()).unwrap();
         let status = patch["status"].clone();
         let again = Conditions::new(Some(&status), Some(1));
         let mut again = again;
         again.set(READY, Truth::True, "Ready", "ok");
-        assert!(patch_if_changed(Some(&status), Some(1), "Running", again, None).is_none());
+        assert!(patch_if_changed(Some(&status), Some(1), "Running", again, Vec::new()).is_none());
     }
 
     #[test]
     fn a_status_block_that_did_not_change_is_not_written_and_one_that_did_is() {
         let mut conditions = Conditions::new(None, Some(1));
         conditions.set(READY, Truth::True, "Ready", "ok");
-        let info = || Some(("nodeInfo", json!({"chainHead": {"blockNumber": 7}})));
+        let info = || vec![("nodeInfo", json!({"chainHead": {"blockNumber": 7}}))];
         let patch = patch_if_changed(None, Some(1), "Running", conditions.clone(), info()).unwrap();
         let status = patch["status"].clone();
         assert_eq!(status["nodeInfo"]["chainHead"]["blockNumber"], 7);
@@ -209,7 +212,7 @@ mod tests {
         assert!(
             patch_if_changed(Some(&status), Some(1), "Running", again.clone(), info()).is_none()
         );
-        let moved = Some(("nodeInfo", json!({"chainHead": {"blockNumber": 8}})));
+        let moved = vec![("nodeInfo", json!({"chainHead": {"blockNumber": 8}}))];
         assert!(patch_if_changed(Some(&status), Some(1), "Running", again, moved).is_some());
     }
 }
