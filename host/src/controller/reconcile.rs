@@ -1043,21 +1043,21 @@ async fn upgrade_step(
         reference.name.as_deref().unwrap_or_default(),
         next.map(|a| (a.fork.as_str(), a.time, report.status)),
     );
-    let releases: Vec<Value> = upgrade::running(objects)
-        .into_iter()
-        .map(|r| {
-            serde_json::json!({
-                "component": r.component.as_str(),
-                "image": r.image,
-                "version": r.version.map(|v| v.to_string()),
+    // Typed, so unset fields are left out as the stored status leaves them out: a null here
+    // would differ from the stored status on every reconcile and cost a write each time.
+    let block = opstack_crds::UpgradeStatus {
+        next_fork: next.map(|a| a.fork.clone()),
+        activation_time: next.map(|a| upgrade::rfc3339(a.time)),
+        releases: upgrade::running(objects)
+            .into_iter()
+            .map(|r| opstack_crds::ComponentRelease {
+                component: r.component.as_str().to_owned(),
+                image: r.image,
+                version: r.version.map(|v| v.to_string()),
             })
-        })
-        .collect();
-    serde_json::json!({
-        "nextFork": next.map(|a| a.fork.clone()),
-        "activationTime": next.map(|a| upgrade::rfc3339(a.time)),
-        "releases": releases,
-    })
+            .collect(),
+    };
+    serde_json::to_value(block).unwrap_or_default()
 }
 
 /// The fork schedule of a network's chain ([`upgrade::schedule_of`]), with its rollup config
