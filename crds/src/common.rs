@@ -237,6 +237,15 @@ pub struct ImageSpec {
     pub pull_policy: Option<PullPolicy>,
 }
 
+impl ImageSpec {
+    /// The image to run: this override, or the release table's image of `component`.
+    pub fn or_release(&self, component: crate::releases::Component) -> String {
+        self.image
+            .clone()
+            .unwrap_or_else(|| crate::releases::table().default_image(component))
+    }
+}
+
 /// When the kubelet pulls an image.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, JsonSchema)]
 pub enum PullPolicy {

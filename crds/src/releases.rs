@@ -251,6 +251,15 @@ pub struct RemovedFlag {
     pub since: Version,
 }
 
+/// A flag a release renamed: `was` before `since`, `name` from it on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RenamedFlag {
+    pub component: Component,
+    pub name: String,
+    pub was: String,
+    pub since: Version,
+}
+
 /// Built-in networks a release dropped.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DroppedNetworks {
@@ -274,6 +283,7 @@ pub struct ReleaseTable {
     pub forks: Vec<Fork>,
     pub pairs: Vec<PairRule>,
     pub removed_flags: Vec<RemovedFlag>,
+    pub renamed_flags: Vec<RenamedFlag>,
     pub dropped_networks: Vec<DroppedNetworks>,
     /// Fork name → activation time, by network name (op-node's `--network` spelling).
     pub networks: BTreeMap<String, BTreeMap<String, i64>>,
@@ -325,6 +335,19 @@ impl ReleaseTable {
             .iter()
             .find(|r| r.component == component && r.flag == flag && version >= &r.since)
             .map(|r| &r.since)
+    }
+
+    /// The name `version` of `component` gives the flag now called `name` (without dashes).
+    pub fn flag_name<'a>(
+        &'a self,
+        component: Component,
+        name: &'a str,
+        version: &Version,
+    ) -> &'a str {
+        self.renamed_flags
+            .iter()
+            .find(|r| r.component == component && r.name == name && version < &r.since)
+            .map_or(name, |r| r.was.as_str())
     }
 
     /// The release that dropped the built-in `network` from `component`, if `version` is it or later.
@@ -414,6 +437,8 @@ mod raw {
         pairs: Vec<Pair>,
         #[serde(rename = "removed-flags")]
         removed_flags: Vec<RemovedFlag>,
+        #[serde(rename = "renamed-flags")]
+        renamed_flags: Vec<RenamedFlag>,
         #[serde(rename = "dropped-networks")]
         dropped_networks: Vec<DroppedNetworks>,
         networks: BTreeMap<String, BTreeMap<String, i64>>,
@@ -449,6 +474,15 @@ mod raw {
     struct RemovedFlag {
         component: String,
         flag: String,
+        since: String,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct RenamedFlag {
+        component: String,
+        name: String,
+        was: String,
         since: String,
     }
 
@@ -542,6 +576,18 @@ mod raw {
                     })
                 })
                 .collect::<Result<_, ReleaseError>>()?;
+            let renamed_flags = self
+                .renamed_flags
+                .into_iter()
+                .map(|r| {
+                    Ok(super::RenamedFlag {
+                        component: r.component.parse()?,
+                        name: r.name,
+                        was: r.was,
+                        since: r.since.parse()?,
+                    })
+                })
+                .collect::<Result<_, ReleaseError>>()?;
             let dropped_networks = self
                 .dropped_networks
                 .into_iter()
@@ -582,6 +628,7 @@ mod raw {
                 forks,
                 pairs,
                 removed_flags,
+                renamed_flags,
                 dropped_networks,
                 networks: self.networks,
                 l1_chains,
@@ -690,6 +737,19 @@ mod tests {
         assert!(
             t.network_dropped(Component::OpNode, "op-mainnet", &v("v1.21.0"))
                 .is_none()
+        );
+    }
+
+    #[test]
+    fn a_renamed_flag_keeps_its_old_name_for_the_releases_before_the_rename() {
+        let t = table();
+        let name =
+            |v: &str| t.flag_name(Component::OpProposer, "superroot-rpcs", &super::tests::v(v));
+        assert_eq!(name("v1.16.3"), "supernode-rpcs");
+        assert_eq!(name("v1.16.4"), "superroot-rpcs");
+        assert_eq!(
+            t.flag_name(Component::OpNode, "network", &v("v1.0.0")),
+            "network"
         );
     }
 

@@ -292,10 +292,21 @@ pub struct ProposerDisputeGame {
     /// DisputeGameFactory address (`--game-factory-address`); the network's discovered one when unset.
     #[schemars(pattern(ADDRESS_PATTERN))]
     pub factory_addr: Option<String>,
-    /// Game type to create (`--game-type`): 0 permissionless cannon, 1 permissioned, …
+    /// Game type to create (`--game-type`): 0 permissionless cannon, 1 permissioned, 8
+    /// cannon-kona, and the super-root types of Upgrade 20: 5 super-permissioned, 9
+    /// super-cannon-kona.
     #[serde(default)]
     #[schemars(range(min = 0, max = 4294967295_i64))]
     pub game_type: i64,
+    /// For the super-root game types (5, 9): where super roots come from
+    /// (`--superroot-rpcs`, with failover), such as op-supernode's per-chain endpoints. Unset:
+    /// the op-node of `rollupNodeRef`, which serves the super root of a single chain.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(
+        length(max = 8),
+        inner(length(min = 1, max = 2048), pattern(URL_PATTERN))
+    )]
+    pub super_root_rpcs: Vec<String>,
 }
 
 /// Observed state of an `OpProposer`.
@@ -373,7 +384,7 @@ pub struct ProposalRef {
 #[serde(rename_all = "camelCase")]
 #[x_kube(
     validation = Rule::new("has(self.privateKey) != has(self.remoteSigner)").message("set exactly one of spec.privateKey and spec.remoteSigner").field_path(".privateKey"),
-    validation = Rule::new("!self.gameTypes.exists(t, t in ['cannon', 'cannon-kona', 'super-cannon-kona', 'permissioned', 'super-permissioned']) || has(self.prestates)").message("cannon and permissioned game types need spec.prestates (where to fetch absolute prestates): op-challenger checks the prestate at startup").field_path(".prestates")
+    validation = Rule::new("(has(self.gameTypes) && !self.gameTypes.exists(t, t in ['cannon', 'cannon-kona', 'super-cannon-kona', 'permissioned', 'super-permissioned'])) || has(self.prestates)").message("cannon and permissioned game types (cannon-kona is the default) need spec.prestates (where to fetch absolute prestates): op-challenger checks the prestate at startup").field_path(".prestates")
 )]
 pub struct OpChallengerSpec {
     /// The `OptimismNetwork` (same namespace) whose games are watched.
@@ -388,8 +399,12 @@ pub struct OpChallengerSpec {
     /// Image override of the op-challenger container.
     #[serde(default)]
     pub image: ImageSpec,
-    /// Game types to play (`--game-types`).
-    #[schemars(length(min = 1, max = 8))]
+    /// Game types to play (`--game-types`). Unset: op-challenger's own default, `cannon-kona`
+    /// only, which "silently stops playing" every other type: list each type the chain's games
+    /// use, e.g. `[cannon, cannon-kona, permissioned]` (plus `super-cannon-kona` after Upgrade
+    /// 20 on a permissionless chain).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 8))]
     pub game_types: Vec<GameType>,
     /// Where absolute prestates come from (needed by the cannon game types).
     pub prestates: Option<PrestatesConfig>,
@@ -418,6 +433,9 @@ pub enum GameType {
     CannonKona,
     Permissioned,
     SuperCannonKona,
+    /// Not playable: op-challenger tracks these games' lifecycle by itself and refuses the
+    /// name in `--game-types`; the renderer refuses it with that reason. Kept so resources
+    /// that name it get that message rather than a schema error.
     SuperPermissioned,
     Fast,
     Alphabet,

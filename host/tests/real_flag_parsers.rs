@@ -132,6 +132,17 @@ fn cases() -> Vec<(String, Vec<Value>)> {
         }),
     ));
     cases.push((
+        "super-root games (Upgrade 20)".into(),
+        devnet_variant(|doc| {
+            if let Some(spec) = named(doc, "OpProposer", "devnet-proposer") {
+                spec["disputeGame"]["gameType"] = 9.into();
+            }
+            if let Some(spec) = named(doc, "OpChallenger", "devnet-challenger") {
+                spec["gameTypes"] = json!(["cannon-kona", "super-cannon-kona"]);
+            }
+        }),
+    ));
+    cases.push((
         "an L1 without a beacon API".into(),
         devnet_variant(|doc| {
             if let Some(spec) = named(doc, "OptimismNetwork", "devnet") {

@@ -191,6 +191,14 @@ fn game_flags(
     spec: &OpChallengerSpec,
     out: &mut RenderOutput,
 ) -> Result<(), PluginError> {
+    if spec.game_types.contains(&GameType::SuperPermissioned) {
+        return Err(PluginError::invalid(
+            "spec.gameTypes: super-permissioned is not a game type op-challenger plays (it is \
+             not among its playable types, and the binary refuses it in --game-types: \
+             op-challenger/game/types/game_type.go of ethereum-optimism/optimism@v1.19.6); it \
+             follows those games' lifecycle by itself. Remove it",
+        ));
+    }
     let mut game_types: Vec<String> = Vec::new();
     for game_type in &spec.game_types {
         let game_type = enum_name(game_type);
@@ -198,14 +206,20 @@ fn game_flags(
             game_types.push(game_type);
         }
     }
-    if game_types.is_empty() {
-        return Err(PluginError::invalid(
-            "spec.gameTypes: list at least one game type, e.g. [cannon-kona, permissioned]",
-        ));
-    }
-    parts.flags.set("game-types", game_types.join(","));
+    // Unset: the binary's default, which is cannon-kona alone (its --game-types default).
+    let played: Vec<GameType> = if spec.game_types.is_empty() {
+        out.warn(
+            "spec.gameTypes is not set: op-challenger plays only its default, cannon-kona, and \
+             silently skips games of every other type; list each type the chain uses, e.g. \
+             [cannon, cannon-kona, permissioned]",
+        );
+        vec![GameType::CannonKona]
+    } else {
+        parts.flags.set("game-types", game_types.join(","));
+        spec.game_types.clone()
+    };
 
-    let uses = |types: &[GameType]| spec.game_types.iter().any(|t| types.contains(t));
+    let uses = |types: &[GameType]| played.iter().any(|t| types.contains(t));
     // Permissioned games run the VM too: op-challenger checks their cannon options (prestate
     // included) at start like the permissionless ones.
     let permissionless = uses(&[
@@ -213,7 +227,7 @@ fn game_flags(
         GameType::CannonKona,
         GameType::SuperCannonKona,
     ]);
-    let permissioned = uses(&[GameType::Permissioned, GameType::SuperPermissioned]);
+    let permissioned = uses(&[GameType::Permissioned]);
     let prestates = spec.prestates.clone().unwrap_or_default();
     let no_prestates = prestates.url.is_none()
         && prestates.cannon_url.is_none()

@@ -423,3 +423,42 @@ fn every_object_passes_the_hosts_envelope() {
 fn same_input_renders_identical_bytes() {
     suite().assert_same_bytes();
 }
+
+#[test]
+fn unset_game_types_follow_the_binarys_default_and_say_what_it_skips() {
+    let rendered = render(
+        &plugin(),
+        &challenger(
+            json!({ "gameTypes": [] }),
+            L1::Literal,
+            Chain::Named,
+            Signing::PrivateKey,
+        ),
+    );
+    assert!(!has_flag(&args(&rendered), "game-types"));
+    assert!(
+        rendered
+            .warnings
+            .iter()
+            .any(|w| w.starts_with("spec.gameTypes is not set") && w.contains("cannon-kona")),
+        "{:?}",
+        rendered.warnings
+    );
+}
+
+#[test]
+fn super_permissioned_is_refused_because_the_binary_cannot_play_it() {
+    let problems = invalid(
+        &plugin(),
+        &challenger(
+            json!({ "gameTypes": ["super-permissioned"] }),
+            L1::Literal,
+            Chain::Named,
+            Signing::PrivateKey,
+        ),
+    );
+    assert!(
+        problems[0].starts_with("spec.gameTypes") && problems[0].contains("super-permissioned"),
+        "{problems:?}"
+    );
+}

@@ -138,23 +138,22 @@ impl Plan {
         let sequencer = spec.node_type == NodeType::Sequencer;
         let client = spec.execution_client;
         let releases = releases::table();
-        let op_node_image = spec
-            .op_node
-            .image
-            .image
-            .clone()
-            .unwrap_or_else(|| releases.default_image(Component::OpNode));
+        let op_node_image = spec.op_node.image.or_release(Component::OpNode);
         let op_node_version = releases.version_of(Component::OpNode, &op_node_image);
         let el_image = match client {
-            ExecutionClient::OpReth => spec.op_reth.as_ref().and_then(|r| r.image.image.clone()),
-            ExecutionClient::OpGeth => spec.op_geth.as_ref().and_then(|g| g.image.image.clone()),
-        }
-        .unwrap_or_else(|| {
-            releases.default_image(match client {
-                ExecutionClient::OpReth => Component::OpReth,
-                ExecutionClient::OpGeth => Component::OpGeth,
-            })
-        });
+            ExecutionClient::OpReth => spec
+                .op_reth
+                .clone()
+                .unwrap_or_default()
+                .image
+                .or_release(Component::OpReth),
+            ExecutionClient::OpGeth => spec
+                .op_geth
+                .clone()
+                .unwrap_or_default()
+                .image
+                .or_release(Component::OpGeth),
+        };
         let p2p_on = spec.op_node.p2p.enabled;
 
         // The Engine API JWT: generated `<cr>-jwt` (key jwt.hex) or the user's Secret.

@@ -10,7 +10,7 @@
 
 use opstack_plugin_sdk::crds::OptimismNetworkSpec;
 use opstack_plugin_sdk::crds::conventions::endpoint;
-use opstack_plugin_sdk::crds::releases::Component;
+use opstack_plugin_sdk::crds::releases::{self, Component};
 use opstack_plugin_sdk::op_service::{self, RpcService, ServiceParts};
 use opstack_plugin_sdk::{
     PluginError, PluginInfo, RenderInput, RenderOutput, ValidatingRenderer, export_renderer,
@@ -18,6 +18,9 @@ use opstack_plugin_sdk::{
 
 /// Registry name of the contract the host discovers (or the network pins).
 const FACTORY_CONTRACT: &str = "DisputeGameFactoryProxy";
+/// The game types whose claims are super roots (5 super-permissioned, 9 super-cannon-kona:
+/// op-challenger/game/types/game_type.go of ethereum-optimism/optimism@v1.19.6).
+const SUPER_ROOT_GAME_TYPES: [i64; 2] = [5, 9];
 
 pub struct OpProposerRenderer;
 
@@ -69,9 +72,32 @@ pub fn render(input: &RenderInput) -> Result<RenderOutput, PluginError> {
         &spec.rollup_node_ref.name,
         endpoint::ROLLUP_RPC,
     )?;
+    // Output-root games read the rollup node (--rollup-rpc); the super-root games of Upgrade
+    // 20 read super roots instead (--superroot-rpcs), never both (op-proposer's config check).
+    let game = &spec.dispute_game;
+    if SUPER_ROOT_GAME_TYPES.contains(&game.game_type) {
+        let image = spec.image.or_release(Component::OpProposer);
+        let version = releases::table().version_of(Component::OpProposer, &image);
+        let flag = releases::table().flag_name(Component::OpProposer, "superroot-rpcs", &version);
+        let sources = if game.super_root_rpcs.is_empty() {
+            rollup.to_owned()
+        } else {
+            game.super_root_rpcs.join(",")
+        };
+        parts.flags.set(flag, sources);
+    } else if !game.super_root_rpcs.is_empty() {
+        return Err(PluginError::invalid(format!(
+            "spec.disputeGame.superRootRpcs is only for the super-root game types ({}); game \
+             type {} proposes output roots read from spec.rollupNodeRef: remove \
+             superRootRpcs or set the game type",
+            SUPER_ROOT_GAME_TYPES.map(|t| t.to_string()).join(", "),
+            game.game_type
+        )));
+    } else {
+        parts.flags.set("rollup-rpc", rollup);
+    }
     parts
         .flags
-        .set("rollup-rpc", rollup)
         .set("game-factory-address", factory)
         .set("game-type", spec.dispute_game.game_type)
         .set("proposal-interval", &spec.proposal.proposal_interval)

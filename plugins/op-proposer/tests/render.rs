@@ -379,3 +379,79 @@ fn every_object_passes_the_hosts_envelope() {
 fn same_input_renders_identical_bytes() {
     suite().assert_same_bytes();
 }
+
+#[test]
+fn super_root_games_read_super_roots_and_never_the_rollup_rpc() {
+    let plugin = plugin();
+    for game_type in [5, 9] {
+        let rendered = render(
+            &plugin,
+            &proposer(
+                json!({ "disputeGame": { "gameType": game_type } }),
+                L1::Literal,
+                Chain::Named,
+                Signing::PrivateKey,
+            ),
+        );
+        let args = args(&rendered);
+        assert_eq!(
+            flag(&args, "superroot-rpcs"),
+            Some("http://node-a.chain-a.svc:9545"),
+            "game type {game_type}: the rollup node serves its chain's super root"
+        );
+        assert!(!has_flag(&args, "rollup-rpc"), "{args:?}");
+    }
+    let rendered = render(
+        &plugin,
+        &proposer(
+            json!({ "disputeGame": { "gameType": 9, "superRootRpcs": [
+                "http://supernode-0:8545/10", "http://supernode-1:8545/10"
+            ] } }),
+            L1::Literal,
+            Chain::Named,
+            Signing::PrivateKey,
+        ),
+    );
+    assert_eq!(
+        flag(&args(&rendered), "superroot-rpcs"),
+        Some("http://supernode-0:8545/10,http://supernode-1:8545/10")
+    );
+}
+
+#[test]
+fn a_proposer_release_before_the_rename_gets_the_old_flag_name() {
+    let rendered = render(
+        &plugin(),
+        &proposer(
+            json!({
+                "image": { "image": "us-docker.pkg.dev/oplabs-tools-artifacts/images/op-proposer:v1.16.3" },
+                "disputeGame": { "gameType": 9 }
+            }),
+            L1::Literal,
+            Chain::Named,
+            Signing::PrivateKey,
+        ),
+    );
+    let args = args(&rendered);
+    assert!(
+        has_flag(&args, "supernode-rpcs") && !has_flag(&args, "superroot-rpcs"),
+        "{args:?}"
+    );
+}
+
+#[test]
+fn super_root_sources_on_an_output_root_game_are_refused_naming_the_field() {
+    let problems = invalid(
+        &plugin(),
+        &proposer(
+            json!({ "disputeGame": { "gameType": 1, "superRootRpcs": ["http://supernode:8545/10"] } }),
+            L1::Literal,
+            Chain::Named,
+            Signing::PrivateKey,
+        ),
+    );
+    assert!(
+        problems[0].starts_with("spec.disputeGame.superRootRpcs"),
+        "{problems:?}"
+    );
+}

@@ -22,7 +22,7 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 
 use crate::crds::conventions::secret_purpose;
-use crate::crds::releases::{self, Component};
+use crate::crds::releases::Component;
 use crate::crds::{
     ImageSpec, LoggingConfig, MetricsConfig, OptimismNetworkSpec, PodSecurityDefaults,
     PrivateKeySource, RemoteSigner, SecretKeyRef, ServiceRpcConfig, TxManagerConfig,
@@ -303,12 +303,8 @@ pub fn require_endpoint<'a>(
 /// A container running `binary` from the CR's image override or the release table's image of
 /// it, with the restricted security context and the CR's pull policy.
 pub fn service_container(binary: Component, image: &ImageSpec) -> k8s::ContainerBuilder {
-    let default_image = releases::table().default_image(binary);
-    let mut container = k8s::ContainerBuilder::new(
-        binary.as_str(),
-        image.image.as_deref().unwrap_or(&default_image),
-    )
-    .command(&[binary.as_str()]);
+    let mut container = k8s::ContainerBuilder::new(binary.as_str(), &image.or_release(binary))
+        .command(&[binary.as_str()]);
     if let Some(policy) = image.pull_policy {
         container = container.pull_policy(&enum_name(&policy));
     }
