@@ -360,6 +360,13 @@ pub struct UpgradeStatus {
     /// What the rendered pods run, per component.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub releases: Vec<ComponentRelease>,
+    /// The `metadata.generation` of the network these releases were rendered against: a
+    /// rollout of the network's release waits for the nodes before this one to reach it.
+    pub network_generation: Option<i64>,
+    /// Where the node's rollout to these releases stands: `Complete` (its pod runs them),
+    /// `Rolling`, `Waiting` (for a node before it) or `Halted` (a node before it does not
+    /// follow the chain on the new release). Nodes only.
+    pub rollout: Option<String>,
 }
 
 /// The release one component of a CR runs.

@@ -109,6 +109,38 @@ pub struct OptimismNetworkSpec {
     /// its sha256.
     #[serde(default)]
     pub plugins: PluginsSpec,
+
+    /// The release every `OpNode` of this network runs unless it pins its own images: op-node
+    /// and its execution client, upgraded as one pair. Unset: the operator's tested pair (its
+    /// release table). Changing it rolls the nodes one at a time, replicas first (oldest
+    /// first) and the sequencer last, each after the one before it follows the chain again on
+    /// the new release; a node that does not stops the rollout there (`UpgradeRollout`).
+    pub node_release: Option<NodeRelease>,
+}
+
+/// The images of a network's nodes, one release of op-node and its execution client.
+#[skip_serializing_none]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeRelease {
+    /// The op-node image, e.g. `us-docker.pkg.dev/oplabs-tools-artifacts/images/op-node:v1.21.0`.
+    #[schemars(length(min = 1, max = 512), pattern(r"^[^\s]+$"))]
+    pub op_node: Option<String>,
+    /// The op-reth image, for nodes with `executionClient: op-reth`.
+    #[schemars(length(min = 1, max = 512), pattern(r"^[^\s]+$"))]
+    pub op_reth: Option<String>,
+    /// The op-geth image, for nodes with `executionClient: op-geth`.
+    #[schemars(length(min = 1, max = 512), pattern(r"^[^\s]+$"))]
+    pub op_geth: Option<String>,
+    /// How long a node may take, after its pod rolled to the new release, to follow the chain
+    /// again (its `Synced` condition True) before the rollout stops, e.g. `30m`.
+    #[serde(default = "default_follow_timeout")]
+    #[schemars(length(max = 64), pattern(DURATION_PATTERN))]
+    pub follow_timeout: String,
+}
+
+fn default_follow_timeout() -> String {
+    "30m".to_string()
 }
 
 fn default_l1_rpc_timeout() -> String {

@@ -8,6 +8,7 @@ pub mod discovery;
 pub mod envelope;
 pub mod observe;
 pub mod peer_id;
+pub mod rollout;
 pub mod runtime;
 pub mod upgrade;
 pub mod validate;

@@ -146,7 +146,7 @@ pub fn judge(
     running: &[Running],
     now: i64,
     notice: i64,
-) -> Result<Readiness, UpgradeError> {
+) -> Result<Readiness, Box<UpgradeError>> {
     let concerns = |activation: &Activation| {
         table.fork(&activation.fork).map(|fork| {
             running
@@ -165,14 +165,14 @@ pub fn judge(
                 (None, _) => true,
             };
             if !follows {
-                return Err(UpgradeError::ReleaseCannotFollowChain {
+                return Err(Box::new(UpgradeError::ReleaseCannotFollowChain {
                     component: run.component,
                     image: run.image.clone(),
                     fork: activation.fork.clone(),
                     activated: rfc3339(activation.time),
                     needs: min.clone(),
                     current: table.default_image(run.component),
-                });
+                }));
             }
         }
     }
@@ -221,7 +221,7 @@ pub fn judge(
     })
 }
 
-fn check_pairs(table: &ReleaseTable, running: &[Running]) -> Result<(), UpgradeError> {
+fn check_pairs(table: &ReleaseTable, running: &[Running]) -> Result<(), Box<UpgradeError>> {
     let version_of = |component: Component| {
         running
             .iter()
@@ -236,7 +236,7 @@ fn check_pairs(table: &ReleaseTable, running: &[Running]) -> Result<(), UpgradeE
             && a_version >= when_version
             && b_version < needs_version
         {
-            return Err(UpgradeError::IncompatibleNodePair {
+            return Err(Box::new(UpgradeError::IncompatibleNodePair {
                 a: a.component,
                 a_image: a.image.clone(),
                 b: b.component,
@@ -248,7 +248,7 @@ fn check_pairs(table: &ReleaseTable, running: &[Running]) -> Result<(), UpgradeE
                     table.default_image(Component::OpNode),
                     table.default_image(Component::OpReth)
                 ),
-            });
+            }));
         }
     }
     Ok(())

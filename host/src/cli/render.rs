@@ -59,7 +59,7 @@ pub enum RenderError {
     Upgrade {
         kind: String,
         name: String,
-        cause: upgrade::UpgradeError,
+        cause: Box<upgrade::UpgradeError>,
     },
     #[error("--plugin {arg:?}: expected <Kind>=<file.wasm> with Kind one of {kinds}")]
     PluginArgument { arg: String, kinds: String },

@@ -62,6 +62,14 @@ impl<T: Clone> Throttle<T> {
     }
 }
 
+impl<T> Throttle<T> {
+    /// Drops the last answer for `uid`: the next call asks again.
+    pub fn forget(&self, uid: &str) {
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        last.remove(uid);
+    }
+}
+
 /// The live step's memory of the components' answers.
 #[derive(Debug, Default)]
 pub struct LiveAnswers {

@@ -11,15 +11,17 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use crate::runtime::Plugin;
 use tokio::net::TcpListener;
 
+/// (kind, namespace, name) → the next fork of the CR's chain: (fork, activation unix seconds,
+/// whether its images follow it; `None`: unknown).
+type NextForks = BTreeMap<(String, String, String), (String, i64, Option<bool>)>;
+
 #[derive(Debug, Default)]
 pub struct Metrics {
     /// (kind, result) → (reconciles, total seconds).
     reconciles: Mutex<BTreeMap<(String, String), (u64, f64)>>,
     /// (kind, reason) → renders.
     renders: Mutex<BTreeMap<(String, String), u64>>,
-    /// (kind, namespace, name) → the next fork of the CR's chain: (fork, activation unix
-    /// seconds, whether its images follow it; `None`: unknown).
-    next_forks: Mutex<BTreeMap<(String, String, String), (String, i64, Option<bool>)>>,
+    next_forks: Mutex<NextForks>,
 }
 
 impl Metrics {

@@ -23,6 +23,7 @@ use super::shadow::{self, Baseline};
 use super::status::{self, Conditions, Truth};
 use super::{Context, ControllerError, Kind};
 use crate::envelope::MANAGER;
+use crate::rollout;
 use crate::upgrade::{self, Readiness};
 
 /// Set to `"true"` on a CR to stop every write the operator makes for it (status aside).
@@ -405,6 +406,48 @@ pub async fn reconcile<K: Kind>(
     }
 
     // Apply what changed, then prune what is no longer rendered.
+    // A new release of an OpNode (its op-node or execution-client image) waits for the nodes
+    // that roll before it: its StatefulSet keeps the release it runs until they follow again.
+    let is_workload = |object: &Value| {
+        matches!(
+            object.get("kind").and_then(Value::as_str),
+            Some("StatefulSet" | "Deployment")
+        ) && object.pointer("/metadata/name").and_then(Value::as_str) == Some(name.as_str())
+    };
+    let live_workload = live
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .find(|object| is_workload(object))
+        .cloned();
+    let desired_workload = sealed.objects.iter().find(|object| is_workload(object));
+    let release_change = kind == "OpNode"
+        && desired_workload
+            .is_some_and(|desired| rollout::changes_release(desired, live_workload.as_ref()));
+    let gate = if release_change {
+        let this: OpNode = serde_json::from_value(value.clone())?;
+        let follow_timeout = network
+            .spec
+            .node_release
+            .as_ref()
+            .and_then(|r| {
+                crate::discovery::duration::parse(
+                    "spec.nodeRelease.followTimeout",
+                    &r.follow_timeout,
+                )
+                .ok()
+            })
+            .unwrap_or(std::time::Duration::from_secs(30 * 60));
+        rollout::gate(
+            &this,
+            &nodes,
+            network.metadata.generation.unwrap_or_default(),
+            follow_timeout,
+            k8s_openapi::jiff::Timestamp::now(),
+        )
+    } else {
+        rollout::Gate::Proceed
+    };
     let mut keep = BTreeSet::new();
     let mut workload: Option<Value> = None;
     for object in &sealed.objects {
@@ -417,7 +460,16 @@ pub async fn reconcile<K: Kind>(
                 .and_then(Value::as_str)
                 .unwrap_or_default()
         ));
+        if is_workload(&desired) && gate != rollout::Gate::Proceed {
+            // Held back: the live StatefulSet stays as it is (and is not pruned).
+            workload = live_workload.clone();
+            continue;
+        }
         let (outcome, live) = apply::apply(client, &namespace, &desired, &context.writes).await?;
+        if release_change && is_workload(&desired) && outcome == Outcome::Updated {
+            // The pod restarts on the new release: no answer of the old pod may vouch for it.
+            context.live.nodes.forget(&uid);
+        }
         let shown = format!(
             "{}/{}",
             desired
@@ -636,6 +688,41 @@ pub async fn reconcile<K: Kind>(
             blocks.extend(found.block);
         }
         conditions.set(status::READY, ready, reason, &message);
+        let rollout = (kind == "OpNode")
+            .then(|| rollout_step(&mut conditions, &gate, workload.as_ref(), desired_workload));
+        if let Some((reason, warning)) = rollout_event(&gate) {
+            let condition = conditions.get(status::UPGRADE_ROLLOUT).cloned();
+            let text = |field: &str| {
+                condition
+                    .as_ref()
+                    .and_then(|c| c.get(field))
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            let (status_now, message) = (text("status"), text("message"));
+            let truth = if status_now == "True" {
+                Truth::True
+            } else {
+                Truth::False
+            };
+            if !conditions.was(status::UPGRADE_ROLLOUT, truth, reason, &message) {
+                tracing::info!(%kind, %name, %namespace, %reason, %message, "release rollout");
+                publish(
+                    &context,
+                    &reference,
+                    if warning {
+                        EventType::Warning
+                    } else {
+                        EventType::Normal
+                    },
+                    reason,
+                    "Rollout",
+                    &message,
+                )
+                .await;
+            }
+        }
         if let Some(readiness) = &readiness {
             blocks.push((
                 "upgrade",
@@ -643,9 +730,13 @@ pub async fn reconcile<K: Kind>(
                     &context,
                     &reference,
                     &mut conditions,
-                    readiness,
-                    &sealed.objects,
-                    now,
+                    UpgradeFacts {
+                        readiness,
+                        objects: &sealed.objects,
+                        now,
+                        rollout,
+                        network_generation: network.metadata.generation,
+                    },
                 )
                 .await,
             ));
@@ -944,6 +1035,8 @@ fn workload_readiness(workload: Option<&Value>, name: &str) -> (Truth, &'static 
             format!("the renderer produced no StatefulSet or Deployment named {name}"),
         );
     };
+    // A rollout in progress: the ready pod may still be the old one.
+    let rolling = workload.pointer("/status").is_some() && !rollout::rolled_out(workload);
     let kind = workload
         .get("kind")
         .and_then(Value::as_str)
@@ -956,7 +1049,7 @@ fn workload_readiness(workload: Option<&Value>, name: &str) -> (Truth, &'static 
         .pointer("/status/readyReplicas")
         .and_then(Value::as_i64)
         .unwrap_or(0);
-    if ready >= wanted {
+    if ready >= wanted && !rolling {
         (
             Truth::True,
             "WorkloadReady",
@@ -1008,14 +1101,29 @@ async fn write_status<K: Kind>(
 
 /// Reports a readiness: the `UpgradeReady` condition, a Warning Event once when an upgrade
 /// falls due within the notice window, the seconds-left gauge, and the status block it returns.
+/// What the upgrade status of a CR is made of.
+struct UpgradeFacts<'a> {
+    readiness: &'a Readiness,
+    objects: &'a [Value],
+    now: i64,
+    /// Nodes only.
+    rollout: Option<rollout::Rollout>,
+    network_generation: Option<i64>,
+}
+
 async fn upgrade_step(
     context: &Context,
     reference: &k8s_openapi::api::core::v1::ObjectReference,
     conditions: &mut Conditions,
-    readiness: &Readiness,
-    objects: &[Value],
-    now: i64,
+    facts: UpgradeFacts<'_>,
 ) -> Value {
+    let UpgradeFacts {
+        readiness,
+        objects,
+        now,
+        rollout,
+        network_generation,
+    } = facts;
     let report = upgrade::report(readiness, now);
     let truth = match report.status {
         Some(true) => Truth::True,
@@ -1056,8 +1164,70 @@ async fn upgrade_step(
                 version: r.version.map(|v| v.to_string()),
             })
             .collect(),
+        network_generation,
+        rollout: rollout.map(|r| r.as_str().to_owned()),
     };
     serde_json::to_value(block).unwrap_or_default()
+}
+
+/// Sets `UpgradeRollout` from the gate and the workload as applied; returns where it stands.
+fn rollout_step(
+    conditions: &mut Conditions,
+    gate: &rollout::Gate,
+    workload: Option<&Value>,
+    desired: Option<&Value>,
+) -> rollout::Rollout {
+    use rollout::{Gate, Rollout};
+    let (state, truth, reason, message) = match gate {
+        Gate::Wait { message, .. } => (
+            Rollout::Waiting,
+            Truth::False,
+            "WaitingForNode",
+            message.clone(),
+        ),
+        Gate::Halt { message, .. } => (
+            Rollout::Halted,
+            Truth::False,
+            "RolloutHalted",
+            message.clone(),
+        ),
+        Gate::Proceed => {
+            let images = desired.map(rollout::release_images).unwrap_or_default();
+            let shown = images
+                .iter()
+                .map(|(container, image)| format!("{container} {image}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let runs = workload
+                .is_some_and(|w| rollout::rolled_out(w) && rollout::release_images(w) == images);
+            if runs {
+                (
+                    Rollout::Complete,
+                    Truth::True,
+                    "RolloutComplete",
+                    format!("the pod runs {shown}"),
+                )
+            } else {
+                (
+                    Rollout::Rolling,
+                    Truth::False,
+                    "RollingOut",
+                    format!("the pod is being replaced to run {shown}"),
+                )
+            }
+        }
+    };
+    conditions.set(status::UPGRADE_ROLLOUT, truth, reason, &message);
+    state
+}
+
+/// The Event a gate's answer deserves, once: (reason, is a warning).
+fn rollout_event(gate: &rollout::Gate) -> Option<(&'static str, bool)> {
+    match gate {
+        rollout::Gate::Proceed => None,
+        rollout::Gate::Wait { .. } => Some(("WaitingForNode", false)),
+        rollout::Gate::Halt { .. } => Some(("RolloutHalted", true)),
+    }
 }
 
 /// The fork schedule of a network's chain ([`upgrade::schedule_of`]), with its rollup config

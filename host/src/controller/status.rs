@@ -25,6 +25,8 @@ pub const CONTRACTS_DISCOVERED: &str = "ContractsDiscovered";
 pub const PAUSED: &str = "Paused";
 /// Whether the CR's images follow the next fork of its chain (the release table's answer).
 pub const UPGRADE_READY: &str = "UpgradeReady";
+/// Whether a node runs its rendered release, or where its rollout to it stands.
+pub const UPGRADE_ROLLOUT: &str = "UpgradeRollout";
 pub const L1_CONNECTED: &str = "L1Connected";
 /// Network: every plugin it names is present, matches its digest and loads.
 pub const PLUGINS_READY: &str = "PluginsReady";

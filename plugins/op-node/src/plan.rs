@@ -2,7 +2,7 @@
 //! Secrets, endpoints and ports the node uses. `validate` and `render` share it, so a resource
 //! that validates renders, and every problem is reported at once, naming its field.
 
-use opstack_plugin_sdk::crds::common::{LoggingConfig, PodSecurityDefaults};
+use opstack_plugin_sdk::crds::common::{ImageSpec, LoggingConfig, PodSecurityDefaults};
 use opstack_plugin_sdk::crds::network::OptimismNetworkSpec;
 use opstack_plugin_sdk::crds::opnode::{ExecutionClient, NodeType, OpNodeSpec, SyncMode};
 use opstack_plugin_sdk::crds::releases::{self, Component, Version};
@@ -138,21 +138,31 @@ impl Plan {
         let sequencer = spec.node_type == NodeType::Sequencer;
         let client = spec.execution_client;
         let releases = releases::table();
-        let op_node_image = spec.op_node.image.or_release(Component::OpNode);
+        // Images: the node's own pin, else its network's node release, else the table's.
+        let network_release = net.node_release.clone();
+        let pick = |own: &ImageSpec, from_network: Option<String>, component: Component| {
+            own.image
+                .clone()
+                .or(from_network)
+                .unwrap_or_else(|| releases.default_image(component))
+        };
+        let op_node_image = pick(
+            &spec.op_node.image,
+            network_release.as_ref().and_then(|r| r.op_node.clone()),
+            Component::OpNode,
+        );
         let op_node_version = releases.version_of(Component::OpNode, &op_node_image);
         let el_image = match client {
-            ExecutionClient::OpReth => spec
-                .op_reth
-                .clone()
-                .unwrap_or_default()
-                .image
-                .or_release(Component::OpReth),
-            ExecutionClient::OpGeth => spec
-                .op_geth
-                .clone()
-                .unwrap_or_default()
-                .image
-                .or_release(Component::OpGeth),
+            ExecutionClient::OpReth => pick(
+                &spec.op_reth.clone().unwrap_or_default().image,
+                network_release.as_ref().and_then(|r| r.op_reth.clone()),
+                Component::OpReth,
+            ),
+            ExecutionClient::OpGeth => pick(
+                &spec.op_geth.clone().unwrap_or_default().image,
+                network_release.as_ref().and_then(|r| r.op_geth.clone()),
+                Component::OpGeth,
+            ),
         };
         let p2p_on = spec.op_node.p2p.enabled;
 

@@ -777,3 +777,41 @@ fn a_network_the_op_node_release_dropped_is_refused_with_the_fix() {
     input.resource = resource.to_string();
     plugin().render(&input).unwrap();
 }
+
+#[test]
+fn a_node_without_its_own_pin_runs_its_networks_node_release_as_a_pair() {
+    let release = opstack_plugin_sdk::serde_json::json!({
+        "opNode": "registry.example/op-node:v1.21.1",
+        "opReth": "registry.example/op-reth:v2.10.1",
+        "opGeth": "registry.example/op-geth:v1.101702.4",
+    });
+    let with_release = |mut input: opstack_plugin_sdk::RenderInput| {
+        let mut network: Value =
+            opstack_plugin_sdk::serde_json::from_str(&input.network.spec).unwrap();
+        network["nodeRelease"] = release.clone();
+        input.network.spec = network.to_string();
+        input
+    };
+    let out = render(&with_release(sequencer_reth()));
+    assert_eq!(
+        container(&out, "op-node").unwrap()["image"],
+        release["opNode"]
+    );
+    assert_eq!(
+        container(&out, "op-reth").unwrap()["image"],
+        release["opReth"]
+    );
+    let out = render(&with_release(devnet_replica_geth()));
+    assert_eq!(
+        container(&out, "op-geth").unwrap()["image"],
+        release["opGeth"]
+    );
+    // A node's own pin wins over its network's release.
+    let out = render(&with_release(pinned_op_node("v1.20.0")));
+    assert!(
+        container(&out, "op-node").unwrap()["image"]
+            .as_str()
+            .unwrap()
+            .ends_with(":v1.20.0")
+    );
+}

@@ -242,3 +242,86 @@ async fn a_pin_that_cannot_follow_a_fork_the_chain_already_activated_is_refused_
     );
     operator.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_network_release_holds_the_sequencer_until_its_replica_follows_on_it() {
+    let control_plane = control_plane();
+    let admin = control_plane.admin_client();
+    let namespace = control_plane.create_test_namespace("upgrade-rollout").await;
+    let operator = Operator::start(&namespace).await;
+    devnet_secrets(&admin, &namespace).await;
+    apply_yaml(
+        &admin,
+        &devnet_subset(|kind, name| {
+            matches!(kind, "ConfigMap" | "OptimismNetwork")
+                || name == "devnet-sequencer"
+                || name == "devnet-replica"
+        }),
+        Some(&namespace),
+    )
+    .await;
+    for node in ["devnet-sequencer", "devnet-replica"] {
+        wait_for_condition(&admin, &namespace, "OpNode", node, "Applied", "True", None).await;
+    }
+    operator.settle(Duration::from_secs(2)).await;
+    let template_images = |children: &std::collections::BTreeMap<String, Value>, node: &str| {
+        let sts = &children[&format!("StatefulSet/{node}")];
+        sts["spec"]["template"]["spec"]["containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["image"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    let before = children(&admin, &namespace).await;
+    let sequencer_images = template_images(&before, "devnet-sequencer");
+
+    let (op_node, op_reth) = (
+        "registry.example/op-node:v1.21.1",
+        "registry.example/op-reth:v2.10.1",
+    );
+    patch(
+        &admin,
+        &namespace,
+        "optimism.io/v1alpha1",
+        "OptimismNetwork",
+        "devnet",
+        json!({"spec": {"nodeRelease": {"opNode": op_node, "opReth": op_reth}}}),
+    )
+    .await;
+    // The replica goes first: its StatefulSet moves to the new pair at once.
+    let cr = wait_for_condition(
+        &admin,
+        &namespace,
+        "OpNode",
+        "devnet-sequencer",
+        "UpgradeRollout",
+        "False",
+        Some("WaitingForNode"),
+    )
+    .await;
+    let message = condition(&cr, "UpgradeRollout").unwrap()["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(message.contains("devnet-replica"), "{message}");
+    assert_eq!(cr["status"]["upgrade"]["rollout"], "Waiting");
+    let event = wait_for_event(&admin, &namespace, "devnet-sequencer", "WaitingForNode").await;
+    assert_eq!(event["type"], "Normal");
+    operator.settle(Duration::from_secs(2)).await;
+    let after = children(&admin, &namespace).await;
+    assert_eq!(
+        template_images(&after, "devnet-replica"),
+        [op_node, op_reth],
+        "the replica rolls first, op-node and op-reth together"
+    );
+    // No kubelet here: the replica never follows, so the sequencer keeps its release.
+    assert_eq!(
+        template_images(&after, "devnet-sequencer"),
+        sequencer_images,
+        "the sequencer rolled before its replica followed"
+    );
+    let replica = get_cr(&admin, &namespace, "OpNode", "devnet-replica").await;
+    assert_eq!(replica["status"]["upgrade"]["rollout"], "Rolling");
+    operator.stop().await;
+}

@@ -510,6 +510,17 @@ impl Node {
             })
     }
 
+    /// Gives an imported image a second reference (`ctr images tag`): the same image under
+    /// another tag, as a registry would serve a re-tagged release.
+    pub fn tag(&self, reference: &str, new_reference: &str) -> Result<(), NodeError> {
+        self.ctr(&["images", "tag", "--force", reference, new_reference])
+            .map(drop)
+            .map_err(|message| NodeError::Import {
+                reference: new_reference.to_owned(),
+                message,
+            })
+    }
+
     /// The node's name (its Node object).
     pub fn name(&self) -> &'static str {
         NETWORK.node_name

@@ -5,6 +5,7 @@
 //!
 //! One test, in phases, because the phases share the chain and several stop a part of it.
 
+use std::cell::Cell;
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -32,6 +33,18 @@ const OP_NODE_IMAGE: &str = "us-docker.pkg.dev/oplabs-tools-artifacts/images/op-
 const OP_GETH_IMAGE: &str = "us-docker.pkg.dev/oplabs-tools-artifacts/images/op-geth:v1.101702.3";
 const OP_BATCHER_IMAGE: &str = "localhost/opstack-devnet/op-batcher:optimism-v1.19.6";
 const OP_PROPOSER_IMAGE: &str = "localhost/opstack-devnet/op-proposer:optimism-v1.19.6";
+/// The release the network is upgraded to: the same binaries under another tag, as a
+/// re-tagged release (the suite can build one release of each only).
+const OP_NODE_NEXT: &str =
+    "us-docker.pkg.dev/oplabs-tools-artifacts/images/op-node:v1.19.6-rebuild.1";
+const OP_GETH_NEXT: &str =
+    "us-docker.pkg.dev/oplabs-tools-artifacts/images/op-geth:v1.101702.3-rebuild.1";
+/// An op-node release no registry here has: a node rolled to it never comes back.
+const OP_NODE_MISSING: &str =
+    "us-docker.pkg.dev/oplabs-tools-artifacts/images/op-node:v1.19.6-missing";
+/// How long a node may take to follow again before the rollout stops (the network's
+/// `spec.nodeRelease.followTimeout`): short, so the halt phase does not wait half an hour.
+const FOLLOW_TIMEOUT: &str = "60s";
 
 const SEQUENCER: &str = "devnet-sequencer";
 const REPLICA: &str = "devnet-replica";
@@ -62,6 +75,9 @@ fn build_opstack_images() {
                 panic!("{e}\n(build the binaries with: bash tests/opstack/setup.sh)")
             });
         node.import(&image).unwrap_or_else(|e| panic!("{e}"));
+    }
+    for (reference, next) in [(OP_NODE_IMAGE, OP_NODE_NEXT), (OP_GETH_IMAGE, OP_GETH_NEXT)] {
+        node.tag(reference, next).unwrap_or_else(|e| panic!("{e}"));
     }
 }
 
@@ -110,6 +126,8 @@ fn devnet_manifests(chain: &Chain, l1_url: &str) -> String {
             "rollupConfig": {"configMapRef": {"name": "devnet-chain", "key": "rollup.json"}},
             "l2Genesis": {"configMapRef": {"name": "devnet-chain", "key": "genesis.json.gz"}},
             "l1ChainConfig": {"configMapRef": {"name": "devnet-chain", "key": "l1-chain-config.json"}},
+            // The nodes' release, one pair for both; the rollout phases change it.
+            "nodeRelease": {"opNode": OP_NODE_IMAGE, "opGeth": OP_GETH_IMAGE, "followTimeout": FOLLOW_TIMEOUT},
             "contractAddresses": {
                 "discoveryMethod": "manual",
                 "systemConfigAddr": addresses.system_config.to_string(),
@@ -171,7 +189,6 @@ fn devnet_manifests(chain: &Chain, l1_url: &str) -> String {
 
 fn op_node_spec(extra: Value) -> Value {
     let mut spec = json!({
-        "image": {"image": OP_NODE_IMAGE},
         "l1TrustRpc": true,
         "l1RpcKind": "standard",
         "l1HttpPollInterval": "2s",
@@ -190,7 +207,6 @@ fn opnode(name: &str, spec: Value) -> Value {
         "optimismNetworkRef": {"name": "devnet"},
         "executionClient": "op-geth",
         "opGeth": {
-            "image": {"image": OP_GETH_IMAGE},
             "syncMode": "full",
             "stateScheme": "hash",
             "storage": {"size": "4Gi"},
@@ -391,6 +407,8 @@ async fn the_devnet_produces_follows_derives_and_proposes_under_the_operator() {
     an_l1_outage_is_reported_rewires_nothing_and_the_chain_resumes(&admin, &devnet).await;
     a_deleted_sequencer_pod_resumes_from_its_volume(&admin, &ns).await;
     a_recreated_sequencer_resumes_from_its_retained_claim(&admin, &devnet).await;
+    a_new_release_rolls_the_replica_first_and_the_sequencer_once_it_follows(&admin, &ns).await;
+    a_replica_that_does_not_come_back_stops_the_rollout_before_the_sequencer(&admin, &ns).await;
 }
 
 async fn sequencer_produces_and_replica_follows_over_p2p(
@@ -928,4 +946,222 @@ async fn replica_follows_again(admin: &Client, ns: &str, sequencer: &RpcClient) 
         },
     )
     .await;
+}
+
+/// The op-node and op-geth images of a StatefulSet's pod template, or of a pod.
+fn pair_of(pod_spec: &Value) -> (String, String) {
+    let image = |name: &str| {
+        pod_spec["containers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| c["name"] == name)
+            .and_then(|c| c["image"].as_str())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    (image("op-node"), image("op-geth"))
+}
+
+async fn template_pair(admin: &Client, ns: &str, node: &str) -> (String, String) {
+    let sts = Api::<k8s_openapi::api::apps::v1::StatefulSet>::namespaced(admin.clone(), ns)
+        .get(node)
+        .await
+        .unwrap_or_else(|e| panic!("StatefulSet {node}: {e}"));
+    pair_of(&serde_json::to_value(sts).expect("JSON")["spec"]["template"]["spec"])
+}
+
+/// Every pod of the chain runs op-node and op-geth of one release: never one of each.
+async fn assert_pods_run_whole_pairs(admin: &Client, ns: &str, pairs: &[(&str, &str)]) {
+    for node in [SEQUENCER, REPLICA] {
+        let Some(pod) = Api::<Pod>::namespaced(admin.clone(), ns)
+            .get_opt(&pod_of(node))
+            .await
+            .expect("get a pod")
+        else {
+            continue;
+        };
+        let (op_node, op_geth) = pair_of(&serde_json::to_value(pod).expect("JSON")["spec"]);
+        assert!(
+            pairs.contains(&(op_node.as_str(), op_geth.as_str())),
+            "{node}'s pod runs op-node {op_node} with op-geth {op_geth}, halves of two releases"
+        );
+    }
+}
+
+fn set_node_release(ns: &str, op_node: &str, op_geth: &str) {
+    let patch = json!({"spec": {"nodeRelease": {"opNode": op_node, "opGeth": op_geth}}});
+    kubectl_in(
+        ns,
+        &[
+            "patch",
+            "optimismnetwork",
+            "devnet",
+            "--type=merge",
+            "-p",
+            &patch.to_string(),
+        ],
+    );
+}
+
+fn condition_is(cr: &Value, type_: &str, status: &str, reason: &str) -> bool {
+    condition(cr, type_).is_some_and(|c| c["status"] == status && c["reason"] == reason)
+}
+
+async fn a_new_release_rolls_the_replica_first_and_the_sequencer_once_it_follows(
+    admin: &Client,
+    ns: &str,
+) {
+    let old = (OP_NODE_IMAGE.to_owned(), OP_GETH_IMAGE.to_owned());
+    let next = &(OP_NODE_NEXT.to_owned(), OP_GETH_NEXT.to_owned());
+    let pairs = &[(OP_NODE_IMAGE, OP_GETH_IMAGE), (OP_NODE_NEXT, OP_GETH_NEXT)];
+    assert_eq!(template_pair(admin, ns, SEQUENCER).await, old);
+    set_node_release(ns, OP_NODE_NEXT, OP_GETH_NEXT);
+    let started = Instant::now();
+    let (replica_rolled, sequencer_waited) = (&Cell::new(None), &Cell::new(false));
+    let sequencer_rolled = eventually(
+        "the replica rolls, follows again, then the sequencer rolls",
+        3 * STEP,
+        || async move {
+            assert_pods_run_whole_pairs(admin, ns, pairs).await;
+            let (replica_template, sequencer_template) = (
+                template_pair(admin, ns, REPLICA).await,
+                template_pair(admin, ns, SEQUENCER).await,
+            );
+            if replica_template == *next && replica_rolled.get().is_none() {
+                replica_rolled.set(Some(started.elapsed()));
+            }
+            let sequencer = get_cr(admin, ns, "OpNode", SEQUENCER).await;
+            if condition_is(&sequencer, "UpgradeRollout", "False", "WaitingForNode") {
+                sequencer_waited.set(true);
+            }
+            if sequencer_template == *next {
+                // The sequencer's StatefulSet changed: by then the replica ran the new
+                // release and followed the chain.
+                let replica = get_cr(admin, ns, "OpNode", REPLICA).await;
+                assert_eq!(
+                    &replica_template, next,
+                    "the sequencer rolled before the replica"
+                );
+                assert_eq!(
+                    replica["status"]["upgrade"]["rollout"], "Complete",
+                    "{}",
+                    replica["status"]
+                );
+                assert!(
+                    condition(&replica, "Synced").is_some_and(|c| c["status"] == "True"),
+                    "the sequencer rolled while the replica did not follow: {}",
+                    replica["status"]
+                );
+                return Ok(Some(started.elapsed()));
+            }
+            Err(format!(
+                "replica template {replica_template:?}, sequencer template \
+                 {sequencer_template:?}, sequencer rollout {}",
+                condition(&sequencer, "UpgradeRollout")
+                    .cloned()
+                    .unwrap_or_default()
+            ))
+        },
+    )
+    .await;
+    assert!(
+        sequencer_waited.get(),
+        "the sequencer never reported waiting for the replica"
+    );
+    eprintln!(
+        "devnet: new release on the replica after {:?}, on the sequencer after {sequencer_rolled:?}",
+        replica_rolled.get().expect("the replica rolled first")
+    );
+    for node in [SEQUENCER, REPLICA] {
+        eventually(
+            &format!("{node} completes its rollout and follows"),
+            2 * STEP,
+            || async move {
+                assert_pods_run_whole_pairs(admin, ns, pairs).await;
+                let cr = get_cr(admin, ns, "OpNode", node).await;
+                let done = condition_is(&cr, "UpgradeRollout", "True", "RolloutComplete")
+                    && condition(&cr, "Synced").is_some_and(|c| c["status"] == "True");
+                Ok(done.then_some(()))
+            },
+        )
+        .await;
+    }
+    let sequencer = rpc_of(admin, ns, &pod_of(SEQUENCER), ROLLUP_RPC_PORT).await;
+    let before = heads(&sequencer).await.expect("the sequencer answers");
+    resumes_from(&sequencer, &before, "on the new release").await;
+    replica_follows_again(admin, ns, &sequencer).await;
+}
+
+async fn a_replica_that_does_not_come_back_stops_the_rollout_before_the_sequencer(
+    admin: &Client,
+    ns: &str,
+) {
+    let next = (OP_NODE_NEXT.to_owned(), OP_GETH_NEXT.to_owned());
+    set_node_release(ns, OP_NODE_MISSING, OP_GETH_NEXT);
+    let halted = eventually(
+        "the sequencer's rollout stops at the replica that does not come back",
+        3 * STEP,
+        || async {
+            assert_eq!(
+                template_pair(admin, ns, SEQUENCER).await,
+                next,
+                "the sequencer rolled to a release its replica could not run"
+            );
+            let sequencer = get_cr(admin, ns, "OpNode", SEQUENCER).await;
+            let halted = condition_is(&sequencer, "UpgradeRollout", "False", "RolloutHalted");
+            Ok(halted.then(|| {
+                condition(&sequencer, "UpgradeRollout")
+                    .cloned()
+                    .unwrap_or_default()
+            }))
+        },
+    )
+    .await;
+    let message = halted["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains(REPLICA) && message.contains("followTimeout"),
+        "{message}"
+    );
+    let events = kubectl_in(
+        ns,
+        &[
+            "get",
+            "events",
+            "--field-selector",
+            "reason=RolloutHalted",
+            "-o",
+            "name",
+        ],
+    );
+    assert!(!events.trim().is_empty(), "no RolloutHalted Event");
+    // The sequencer keeps producing on the release it runs.
+    let sequencer = rpc_of(admin, ns, &pod_of(SEQUENCER), ROLLUP_RPC_PORT).await;
+    let before = heads(&sequencer).await.expect("the sequencer answers");
+    resumes_from(&sequencer, &before, "while the rollout is halted").await;
+
+    // Back to the release that ran; the stuck pod is deleted, as a StatefulSet needs after a
+    // template that never became ready.
+    set_node_release(ns, OP_NODE_NEXT, OP_GETH_NEXT);
+    eventually(
+        "the replica's StatefulSet goes back to the running release",
+        STEP,
+        || async { Ok((template_pair(admin, ns, REPLICA).await == next).then_some(())) },
+    )
+    .await;
+    kubectl_in(ns, &["delete", "pod", &pod_of(REPLICA), "--wait=false"]);
+    for node in [REPLICA, SEQUENCER] {
+        eventually(
+            &format!("{node} runs the release and follows again"),
+            2 * STEP,
+            || async {
+                let cr = get_cr(admin, ns, "OpNode", node).await;
+                let done = condition_is(&cr, "UpgradeRollout", "True", "RolloutComplete")
+                    && condition(&cr, "Synced").is_some_and(|c| c["status"] == "True");
+                Ok(done.then_some(()))
+            },
+        )
+        .await;
+    }
+    replica_follows_again(admin, ns, &sequencer).await;
 }
