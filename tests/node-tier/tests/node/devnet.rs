@@ -53,6 +53,9 @@ const ROLLUP_RPC_PORT: u16 = 9545;
 const EXECUTION_RPC_PORT: u16 = 8545;
 /// Long steps: a pod start with a genesis unpack and init, or the operator's live-status round.
 const STEP: Duration = Duration::from_secs(180);
+/// A node's pod replaced and following again: op-geth flushes its state on the way down (the
+/// pod has 300 s for that) and replays on the way up, which took over 3 minutes on a busy host.
+const RESTART: Duration = Duration::from_secs(420);
 
 fn build_opstack_images() {
     let node = cluster().node().expect("the cluster has a node");
@@ -240,15 +243,30 @@ fn pod_of(node: &str) -> String {
 
 /// A JSON-RPC client for a pod's port, by pod IP: the host routes to the pod network.
 async fn rpc_of(admin: &Client, namespace: &str, pod: &str, port: u16) -> RpcClient {
+    try_rpc_of(admin, namespace, pod, port)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// [`rpc_of`], or why not (no such pod, no IP yet).
+async fn try_rpc_of(
+    admin: &Client,
+    namespace: &str,
+    pod: &str,
+    port: u16,
+) -> Result<RpcClient, String> {
     let found = Api::<Pod>::namespaced(admin.clone(), namespace)
         .get(pod)
         .await
-        .unwrap_or_else(|e| panic!("pod {pod}: {e}"));
+        .map_err(|e| format!("pod {pod}: {e}"))?;
     let ip = found
         .status
         .and_then(|status| status.pod_ip)
-        .unwrap_or_else(|| panic!("pod {pod} has no IP"));
-    RpcClient::new(SocketAddr::new(ip.parse().expect("a pod IP"), port))
+        .ok_or_else(|| format!("pod {pod} has no IP"))?;
+    Ok(RpcClient::new(SocketAddr::new(
+        ip.parse().map_err(|e| format!("pod {pod} IP {ip}: {e}"))?,
+        port,
+    )))
 }
 
 /// A blocking call from async code.
@@ -815,7 +833,7 @@ async fn an_l1_outage_is_reported_rewires_nothing_and_the_chain_resumes(
 async fn a_deleted_sequencer_pod_resumes_from_its_volume(admin: &Client, ns: &str) {
     let sequencer = rpc_of(admin, ns, &pod_of(SEQUENCER), ROLLUP_RPC_PORT).await;
     let before = heads(&sequencer).await.expect("the sequencer answers");
-    pods::kill_and_wait_replacement(admin, ns, &pod_of(SEQUENCER), STEP).await;
+    pods::kill_and_wait_replacement(admin, ns, &pod_of(SEQUENCER), RESTART).await;
     let sequencer = rpc_of(admin, ns, &pod_of(SEQUENCER), ROLLUP_RPC_PORT).await;
     resumes_from(&sequencer, &before, "after its pod was deleted").await;
     replica_follows_again(admin, ns, &sequencer).await;
@@ -875,7 +893,7 @@ async fn a_recreated_sequencer_resumes_from_its_retained_claim(admin: &Client, d
             file.to_str().unwrap(),
         ],
     );
-    pods::wait_ready(admin, ns, &pod_of(SEQUENCER), STEP).await;
+    pods::wait_ready(admin, ns, &pod_of(SEQUENCER), RESTART).await;
     assert_eq!(
         claims.get(&claim).await.expect("the claim").uid(),
         claim_uid,
@@ -923,29 +941,67 @@ async fn resumes_from(rpc: &RpcClient, before: &Heads, when: &str) {
 }
 
 async fn replica_follows_again(admin: &Client, ns: &str, sequencer: &RpcClient) {
-    let replica = rpc_of(admin, ns, &pod_of(REPLICA), ROLLUP_RPC_PORT).await;
-    eventually(
-        "the replica reconnects and follows the sequencer again",
-        STEP,
-        || async {
+    let started = Instant::now();
+    loop {
+        // The replica's pod may have been replaced: look its address up each time.
+        let observed: Result<(), String> = async {
+            let replica = try_rpc_of(admin, ns, &pod_of(REPLICA), ROLLUP_RPC_PORT).await?;
             let (lead, follower) = (heads(sequencer).await?, heads(&replica).await?);
-            let replica = replica.clone();
-            let peers = blocking(move || replica.call("opp2p_peerStats", json!([])))
+            let rpc = replica.clone();
+            let peers = blocking(move || rpc.call("opp2p_peerStats", json!([])))
                 .await
                 .map_err(|e| e.to_string())?;
             let connected = peers["connected"].as_u64().unwrap_or_default();
             let lag = lead.unsafe_number.saturating_sub(follower.unsafe_number);
             if connected >= 1 && lag <= 3 {
-                Ok(Some(()))
+                Ok(())
             } else {
                 Err(format!(
                     "{connected} peers, sequencer #{}, replica #{}",
                     lead.unsafe_number, follower.unsafe_number
                 ))
             }
-        },
-    )
-    .await;
+        }
+        .await;
+        let Err(last) = observed else {
+            return;
+        };
+        if started.elapsed() > RESTART {
+            let mut detail = String::new();
+            for node in [SEQUENCER, REPLICA] {
+                let pod = Api::<Pod>::namespaced(admin.clone(), ns)
+                    .get_opt(&pod_of(node))
+                    .await
+                    .ok()
+                    .flatten()
+                    .map(|p| serde_json::to_value(p).expect("JSON"))
+                    .unwrap_or_default();
+                let sts =
+                    Api::<k8s_openapi::api::apps::v1::StatefulSet>::namespaced(admin.clone(), ns)
+                        .get_opt(node)
+                        .await
+                        .ok()
+                        .flatten()
+                        .map(|s| serde_json::to_value(s).expect("JSON"))
+                        .unwrap_or_default();
+                detail.push_str(&format!(
+                    "{node}: pod IP {}, revision {}, deletionTimestamp {}; StatefulSet generation {}, status {}\n",
+                    pod["status"]["podIP"],
+                    pod["metadata"]["labels"]["controller-revision-hash"],
+                    pod["metadata"]["deletionTimestamp"],
+                    sts["metadata"]["generation"],
+                    sts["status"]
+                ));
+                detail.push_str(&pods::describe(admin, ns, &pod_of(node)).await);
+                detail.push_str(&log_tails(admin, ns, node).await);
+            }
+            panic!(
+                "the replica reconnects and follows the sequencer again: not after {RESTART:?}; \
+                 last: {last}\n{detail}"
+            );
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
 }
 
 /// The op-node and op-geth images of a StatefulSet's pod template, or of a pod.
