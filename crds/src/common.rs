@@ -376,6 +376,7 @@ pub struct UpgradeStatus {
 pub struct ComponentRelease {
     /// `op-node`, `op-reth`, `op-geth`, `op-batcher`, `op-proposer` or `op-challenger`.
     pub component: String,
+    /// The image its container runs.
     pub image: String,
     /// The release its tag names; unset when the tag names none (a digest, a custom tag).
     pub version: Option<String>,

@@ -384,7 +384,7 @@ pub struct ProposalRef {
 #[serde(rename_all = "camelCase")]
 #[x_kube(
     validation = Rule::new("has(self.privateKey) != has(self.remoteSigner)").message("set exactly one of spec.privateKey and spec.remoteSigner").field_path(".privateKey"),
-    validation = Rule::new("(has(self.gameTypes) && !self.gameTypes.exists(t, t in ['cannon', 'cannon-kona', 'super-cannon-kona', 'permissioned', 'super-permissioned'])) || has(self.prestates)").message("cannon and permissioned game types (cannon-kona is the default) need spec.prestates (where to fetch absolute prestates): op-challenger checks the prestate at startup").field_path(".prestates")
+    validation = Rule::new("(has(self.gameTypes) && size(self.gameTypes) > 0 && !self.gameTypes.exists(t, t in ['cannon', 'cannon-kona', 'super-cannon-kona', 'permissioned', 'super-permissioned'])) || has(self.prestates)").message("cannon and permissioned game types (cannon-kona is the default) need spec.prestates (where to fetch absolute prestates): op-challenger checks the prestate at startup").field_path(".prestates")
 )]
 pub struct OpChallengerSpec {
     /// The `OptimismNetwork` (same namespace) whose games are watched.

@@ -156,7 +156,17 @@ fn opnode_columns_answer_is_it_ok() {
     assert_eq!(
         names,
         [
-            "Network", "Type", "Client", "Ready", "Head", "Safe", "Peers", "Synced", "Age",
+            "Network",
+            "Type",
+            "Client",
+            "Ready",
+            "Head",
+            "Safe",
+            "Peers",
+            "Synced",
+            "NextFork",
+            "ForkReady",
+            "Age",
             "Reason"
         ]
     );
