@@ -107,11 +107,18 @@ pub fn rolled_out(workload: &Value) -> bool {
 }
 
 fn synced(node: &OpNode) -> Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
+    condition(node, "Synced")
+}
+
+fn condition<'a>(
+    node: &'a OpNode,
+    type_: &str,
+) -> Option<&'a k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
     node.status
         .as_ref()?
         .conditions
         .iter()
-        .find(|c| c.type_ == "Synced")
+        .find(|c| c.type_ == type_)
 }
 
 /// Whether `peer` has rendered against `network_generation`, rolled out and follows the chain.
@@ -173,7 +180,13 @@ pub fn gate(
                 node: name,
             };
         }
-        let since = synced(peer).map(|c| c.last_transition_time.0);
+        // Stuck since the later of its rollout's and its Synced's last change: a Synced that
+        // stayed True from before the rollout says nothing about the new pod.
+        let since = [synced(peer), condition(peer, "UpgradeRollout")]
+            .into_iter()
+            .flatten()
+            .map(|c| c.last_transition_time.0)
+            .max();
         let stuck_for = since
             .and_then(|t| now.duration_since(t).try_into().ok())
             .unwrap_or(Duration::ZERO);
@@ -340,6 +353,28 @@ mod tests {
         let halted = reported(node_named("r2", 3), 2, Rollout::Halted, "True", NOW - 5);
         let nodes = [sequencer.clone(), halted];
         assert!(matches!(gate_of(&sequencer, &nodes), Gate::Halt { .. }));
+    }
+
+    #[test]
+    fn a_synced_that_stayed_true_from_before_the_rollout_does_not_start_the_timeout() {
+        let sequencer = node("seq", "sequencer", 1);
+        let mut rolling = reported(
+            node("r1", "replica", 2),
+            2,
+            Rollout::Rolling,
+            "True",
+            NOW - 3600,
+        );
+        rolling.status.as_mut().unwrap().conditions.push(Condition {
+            type_: "UpgradeRollout".into(),
+            status: "False".into(),
+            reason: "RollingOut".into(),
+            message: "m".into(),
+            observed_generation: Some(1),
+            last_transition_time: at(NOW - 10),
+        });
+        let nodes = [sequencer.clone(), rolling];
+        assert!(matches!(gate_of(&sequencer, &nodes), Gate::Wait { .. }));
     }
 
     fn node_named(name: &str, created: i64) -> OpNode {

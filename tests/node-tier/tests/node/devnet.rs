@@ -43,8 +43,9 @@ const OP_GETH_NEXT: &str =
 const OP_NODE_MISSING: &str =
     "us-docker.pkg.dev/oplabs-tools-artifacts/images/op-node:v1.19.6-missing";
 /// How long a node may take to follow again before the rollout stops (the network's
-/// `spec.nodeRelease.followTimeout`): short, so the halt phase does not wait half an hour.
-const FOLLOW_TIMEOUT: &str = "60s";
+/// `spec.nodeRelease.followTimeout`): longer than a pod restart takes here (see `RESTART`), and
+/// short, so the halt phase does not wait half an hour.
+const FOLLOW_TIMEOUT: &str = "5m";
 
 const SEQUENCER: &str = "devnet-sequencer";
 const REPLICA: &str = "devnet-replica";
