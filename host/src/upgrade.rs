@@ -131,6 +131,14 @@ pub fn running(objects: &[Value]) -> Vec<Running> {
     out
 }
 
+/// The current time in unix seconds, the clock every readiness judgement is made against.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default()
+}
+
 /// RFC 3339 UTC of unix seconds, for messages and status.
 pub fn rfc3339(time: i64) -> String {
     k8s_openapi::jiff::Timestamp::from_second(time)

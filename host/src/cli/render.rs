@@ -220,10 +220,7 @@ pub fn run(
                     .rollup_config
                     .as_ref()
                     .and_then(|c| c.inline.as_deref());
-                let now = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_secs() as i64)
-                    .unwrap_or_default();
+                let now = upgrade::unix_now();
                 let readiness = upgrade::judge(
                     opstack_crds::releases::table(),
                     &upgrade::schedule_of(network, inline),

@@ -108,10 +108,7 @@ impl Metrics {
         // Seconds left, computed at scrape time so the figure is current between reconciles.
         out.push_str("# HELP opstack_operator_fork_activation_seconds Seconds until the next fork of the CR's chain activates, by CR, fork and whether the CR's images follow it (ready: true, false or unknown).\n");
         out.push_str("# TYPE opstack_operator_fork_activation_seconds gauge\n");
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or_default();
+        let now = crate::upgrade::unix_now();
         let next_forks = self
             .next_forks
             .lock()

@@ -290,7 +290,7 @@ pub async fn reconcile<K: Kind>(
     // Hardfork readiness of what was rendered: an image that cannot follow a fork already
     // active on the chain, or a broken op-node + execution-client mix, is refused like a bad
     // render (nothing applied, what runs keeps running).
-    let now = unix_now();
+    let now = upgrade::unix_now();
     let (outcome, readiness) = match outcome {
         Ok((sealed, network, forks)) if !is_network => match upgrade::judge(
             opstack_crds::releases::table(),
@@ -1255,13 +1255,6 @@ async fn fork_schedule(
         (None, None) => None,
     };
     Ok(upgrade::schedule_of(network, text.as_deref()))
-}
-
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or_default()
 }
 
 /// Publishes an Event; a failure to record one is logged, never fails the reconcile.
