@@ -109,7 +109,7 @@ fn fixtures() -> Vec<(&'static str, RenderInput)> {
     ]
 }
 
-fn plugin() -> Harness {
+fn plugin() -> &'static Harness {
     support::plugin(STEM)
 }
 

@@ -83,7 +83,7 @@ fn without_prestates(input: &mut RenderInput) {
     input.resource = resource.to_string();
 }
 
-fn plugin() -> Harness {
+fn plugin() -> &'static Harness {
     support::plugin(STEM)
 }
 

@@ -104,7 +104,7 @@ fn devnet_input() -> RenderInput {
     input
 }
 
-fn plugin() -> Harness {
+fn plugin() -> &'static Harness {
     support::plugin(STEM)
 }
 

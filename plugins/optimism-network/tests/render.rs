@@ -60,7 +60,7 @@ fn fixtures() -> Vec<(&'static str, RenderInput)> {
     ]
 }
 
-fn plugin() -> Harness {
+fn plugin() -> &'static Harness {
     support::plugin(STEM)
 }
 
