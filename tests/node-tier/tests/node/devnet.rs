@@ -43,9 +43,11 @@ const OP_GETH_NEXT: &str =
 const OP_NODE_MISSING: &str =
     "us-docker.pkg.dev/oplabs-tools-artifacts/images/op-node:v1.19.6-missing";
 /// How long a node may take to follow again before the rollout stops (the network's
-/// `spec.nodeRelease.followTimeout`): longer than a pod restart takes here (see `RESTART`), and
-/// short, so the halt phase does not wait half an hour.
+/// `spec.nodeRelease.followTimeout`): longer than a pod restart takes here (see `RESTART`).
 const FOLLOW_TIMEOUT: &str = "5m";
+/// The follow timeout of the halt phase, set with its release: there the replica can never come
+/// back (its image does not exist), so a short timeout only shortens the wait for the halt.
+const HALT_FOLLOW_TIMEOUT: &str = "60s";
 
 const SEQUENCER: &str = "devnet-sequencer";
 const REPLICA: &str = "devnet-replica";
@@ -1046,8 +1048,10 @@ async fn assert_pods_run_whole_pairs(admin: &Client, ns: &str, pairs: &[(&str, &
     }
 }
 
-fn set_node_release(ns: &str, op_node: &str, op_geth: &str) {
-    let patch = json!({"spec": {"nodeRelease": {"opNode": op_node, "opGeth": op_geth}}});
+fn set_node_release(ns: &str, op_node: &str, op_geth: &str, follow_timeout: &str) {
+    let patch = json!({"spec": {"nodeRelease": {
+        "opNode": op_node, "opGeth": op_geth, "followTimeout": follow_timeout,
+    }}});
     kubectl_in(
         ns,
         &[
@@ -1073,7 +1077,7 @@ async fn a_new_release_rolls_the_replica_first_and_the_sequencer_once_it_follows
     let next = &(OP_NODE_NEXT.to_owned(), OP_GETH_NEXT.to_owned());
     let pairs = &[(OP_NODE_IMAGE, OP_GETH_IMAGE), (OP_NODE_NEXT, OP_GETH_NEXT)];
     assert_eq!(template_pair(admin, ns, SEQUENCER).await, old);
-    set_node_release(ns, OP_NODE_NEXT, OP_GETH_NEXT);
+    set_node_release(ns, OP_NODE_NEXT, OP_GETH_NEXT, FOLLOW_TIMEOUT);
     let started = Instant::now();
     let (replica_rolled, sequencer_waited) = (&Cell::new(None), &Cell::new(false));
     let sequencer_rolled = eventually(
@@ -1155,7 +1159,7 @@ async fn a_replica_that_does_not_come_back_stops_the_rollout_before_the_sequence
     ns: &str,
 ) {
     let next = (OP_NODE_NEXT.to_owned(), OP_GETH_NEXT.to_owned());
-    set_node_release(ns, OP_NODE_MISSING, OP_GETH_NEXT);
+    set_node_release(ns, OP_NODE_MISSING, OP_GETH_NEXT, HALT_FOLLOW_TIMEOUT);
     let halted = eventually(
         "the sequencer's rollout stops at the replica that does not come back",
         3 * STEP,
@@ -1199,7 +1203,7 @@ async fn a_replica_that_does_not_come_back_stops_the_rollout_before_the_sequence
 
     // Back to the release that ran; the stuck pod is deleted, as a StatefulSet needs after a
     // template that never became ready.
-    set_node_release(ns, OP_NODE_NEXT, OP_GETH_NEXT);
+    set_node_release(ns, OP_NODE_NEXT, OP_GETH_NEXT, FOLLOW_TIMEOUT);
     eventually(
         "the replica's StatefulSet goes back to the running release",
         STEP,
