@@ -40,7 +40,7 @@ impl Suite {
     pub fn rendered(&self) -> Vec<(&'static str, Rendered)> {
         self.fixtures
             .iter()
-            .map(|(name, input)| (*name, render(&self.plugin, input)))
+            .map(|(name, input)| (*name, render(self.plugin, input)))
             .collect()
     }
 
@@ -61,7 +61,7 @@ impl Suite {
     /// Every fixture's objects pass the host's envelope.
     pub fn assert_sealed(&self) {
         for (name, input) in &self.fixtures {
-            let rendered = render(&self.plugin, input);
+            let rendered = render(self.plugin, input);
             eprintln!("sealing {name}");
             assert_sealed(&rendered, input);
         }
@@ -71,12 +71,8 @@ impl Suite {
     /// before the host parses them (the same code, run natively).
     pub fn assert_same_bytes(&self) {
         for (name, input) in &self.fixtures {
-            let first = render(&self.plugin, input).canonical_json();
-            assert_eq!(
-                first,
-                render(&self.plugin, input).canonical_json(),
-                "{name}"
-            );
+            let first = render(self.plugin, input).canonical_json();
+            assert_eq!(first, render(self.plugin, input).canonical_json(), "{name}");
             let native = (self.native)(input).unwrap().objects;
             assert_eq!(native, (self.native)(input).unwrap().objects, "{name}");
         }

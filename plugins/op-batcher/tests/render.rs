@@ -124,7 +124,7 @@ fn suite() -> Suite {
 /// A batcher with `spec`, a literal L1 URL, a named network and a private key.
 fn with(spec: Value) -> Rendered {
     render(
-        &plugin(),
+        plugin(),
         &batcher(spec, L1::Literal, Chain::Named, Signing::PrivateKey),
     )
 }
@@ -168,14 +168,14 @@ fn remote_signer_renders_endpoint_and_address_and_no_key() {
         (Signing::RemoteSignerTls, "true"),
     ] {
         let input = batcher(json!({}), L1::Literal, Chain::Named, signing);
-        assert_remote_signer(&render(&plugin, &input), "OP_BATCHER_PRIVATE_KEY", tls);
+        assert_remote_signer(&render(plugin, &input), "OP_BATCHER_PRIVATE_KEY", tls);
     }
 }
 
 #[test]
 fn remote_signer_with_tls_mounts_its_secret_and_passes_absolute_paths() {
     let rendered = render(
-        &plugin(),
+        plugin(),
         &batcher(
             json!({}),
             L1::Literal,
@@ -208,7 +208,7 @@ fn remote_signer_with_tls_mounts_its_secret_and_passes_absolute_paths() {
 #[test]
 fn remote_signer_without_tls_turns_tls_off_and_mounts_nothing() {
     let rendered = render(
-        &plugin(),
+        plugin(),
         &batcher(json!({}), L1::Literal, Chain::Named, Signing::RemoteSigner),
     );
     let args = args(&rendered);
@@ -221,7 +221,7 @@ fn remote_signer_without_tls_turns_tls_off_and_mounts_nothing() {
 #[test]
 fn secret_l1_url_is_an_env_from_secret_key_ref_and_no_flag() {
     let rendered = render(
-        &plugin(),
+        plugin(),
         &batcher(json!({}), L1::Secret, Chain::Named, Signing::PrivateKey),
     );
     assert!(!has_flag(&args(&rendered), "l1-eth-rpc"));
@@ -261,7 +261,7 @@ fn l2_and_rollup_rpc_come_from_the_sequencer_reference() {
 fn unresolved_sequencer_reference_is_invalid_naming_the_field() {
     let mut input = batcher(json!({}), L1::Literal, Chain::Named, Signing::PrivateKey);
     input.references.clear();
-    let problems = invalid(&plugin(), &input);
+    let problems = invalid(plugin(), &input);
     assert!(problems[0].starts_with("spec.sequencerRef"), "{problems:?}");
 }
 
@@ -269,7 +269,7 @@ fn unresolved_sequencer_reference_is_invalid_naming_the_field() {
 fn missing_private_key_secret_is_invalid_naming_the_field() {
     let mut input = batcher(json!({}), L1::Literal, Chain::Named, Signing::PrivateKey);
     input.network.secrets.retain(|s| s.purpose != "private-key");
-    let problems = invalid(&plugin(), &input);
+    let problems = invalid(plugin(), &input);
     assert!(
         problems[0].starts_with("spec.privateKey.secretRef"),
         "{problems:?}"
@@ -332,7 +332,7 @@ fn compressor_none_is_invalid_naming_the_field() {
         Chain::Named,
         Signing::PrivateKey,
     );
-    let problems = invalid(&plugin(), &input);
+    let problems = invalid(plugin(), &input);
     assert!(
         problems[0].starts_with("spec.batching.compressor"),
         "{problems:?}"

@@ -202,7 +202,7 @@ fn readiness_comes_from_the_metrics_port() {
 #[test]
 fn metrics_stay_enabled_when_the_spec_disables_them() {
     let rendered = render(
-        &plugin(),
+        plugin(),
         &challenger(
             json!({ "metrics": { "enabled": false, "port": 7400 } }),
             L1::Literal,
@@ -220,9 +220,9 @@ fn metrics_stay_enabled_when_the_spec_disables_them() {
 fn game_types_are_one_comma_list_without_repeats() {
     let fixtures = fixtures();
     let plugin = plugin();
-    let args0 = args(&render(&plugin, &fixtures[0].1));
+    let args0 = args(&render(plugin, &fixtures[0].1));
     assert_eq!(flag(&args0, "game-types"), Some("cannon-kona,permissioned"));
-    let args1 = args(&render(&plugin, &fixtures[1].1));
+    let args1 = args(&render(plugin, &fixtures[1].1));
     assert_eq!(flag(&args1, "game-types"), Some("cannon,cannon-kona"));
     assert_eq!(
         flag(&args1, "game-allowlist"),
@@ -236,9 +236,9 @@ fn game_types_are_one_comma_list_without_repeats() {
 fn prestates_urls_are_rendered_per_vm() {
     let fixtures = fixtures();
     let plugin = plugin();
-    let args0 = args(&render(&plugin, &fixtures[0].1));
+    let args0 = args(&render(plugin, &fixtures[0].1));
     assert_eq!(flag(&args0, "prestates-url"), Some(PRESTATES));
-    let args1 = args(&render(&plugin, &fixtures[1].1));
+    let args1 = args(&render(plugin, &fixtures[1].1));
     assert_eq!(
         flag(&args1, "cannon-prestates-url"),
         Some("https://cannon.example.org/")
@@ -253,7 +253,7 @@ fn prestates_urls_are_rendered_per_vm() {
 fn cannon_game_types_without_prestates_are_invalid_naming_the_field() {
     let mut input = challenger(json!({}), L1::Literal, Chain::Named, Signing::PrivateKey);
     without_prestates(&mut input);
-    let problems = invalid(&plugin(), &input);
+    let problems = invalid(plugin(), &input);
     assert!(problems[0].starts_with("spec.prestates"), "{problems:?}");
 }
 
@@ -266,7 +266,7 @@ fn permissioned_games_without_prestates_render_with_a_warning() {
         Signing::PrivateKey,
     );
     without_prestates(&mut input);
-    let rendered = render(&plugin(), &input);
+    let rendered = render(plugin(), &input);
     assert_eq!(rendered.warnings.len(), 1, "{:?}", rendered.warnings);
     assert!(rendered.warnings[0].starts_with("spec.prestates"));
     assert!(!has_flag(&args(&rendered), "prestates-url"));
@@ -276,7 +276,7 @@ fn permissioned_games_without_prestates_render_with_a_warning() {
 fn l1_beacon_and_l2_rpcs_are_rendered() {
     let plugin = plugin();
     let fixtures = fixtures();
-    let literal = render(&plugin, &fixtures[0].1);
+    let literal = render(plugin, &fixtures[0].1);
     let args = args(&literal);
     assert_eq!(flag(&args, "l1-eth-rpc"), Some("https://l1.example.org"));
     assert_eq!(flag(&args, "l1-beacon"), Some("https://beacon.example.org"));
@@ -289,7 +289,7 @@ fn l1_beacon_and_l2_rpcs_are_rendered() {
         Some("http://node-a.chain-a.svc:9545")
     );
 
-    let secret = render(&plugin, &fixtures[1].1);
+    let secret = render(plugin, &fixtures[1].1);
     let args = support::args(&secret);
     assert!(!has_flag(&args, "l1-eth-rpc") && !has_flag(&args, "l1-beacon"));
     let beacon = env(&secret, "OP_CHALLENGER_L1_BEACON").expect("OP_CHALLENGER_L1_BEACON");
@@ -307,13 +307,13 @@ fn a_network_without_a_beacon_url_is_invalid() {
     let mut network: Value = opstack_plugin_sdk::serde_json::from_str(&input.network.spec).unwrap();
     network.as_object_mut().unwrap().remove("l1BeaconUrl");
     input.network.spec = network.to_string();
-    let problems = invalid(&plugin(), &input);
+    let problems = invalid(plugin(), &input);
     assert!(problems[0].contains("spec.l1BeaconUrl"), "{problems:?}");
 }
 
 #[test]
 fn custom_chain_mounts_rollup_config_and_genesis() {
-    let rendered = render(&plugin(), &fixtures()[1].1);
+    let rendered = render(plugin(), &fixtures()[1].1);
     let args = args(&rendered);
     assert_eq!(
         flag(&args, "rollup-config"),
@@ -336,7 +336,7 @@ fn custom_chain_mounts_rollup_config_and_genesis() {
 
 #[test]
 fn named_network_renders_network_and_no_rollup_config() {
-    let rendered = render(&plugin(), &fixtures()[0].1);
+    let rendered = render(plugin(), &fixtures()[0].1);
     let args = args(&rendered);
     assert_eq!(flag(&args, "network"), Some("op-sepolia"));
     assert!(!has_flag(&args, "rollup-config") && !has_flag(&args, "l2-genesis"));
@@ -358,12 +358,12 @@ fn network_and_rollup_config_are_never_both_rendered() {
 fn factory_address_comes_from_the_cr_else_the_networks_contracts() {
     let plugin = plugin();
     let fixtures = fixtures();
-    let discovered = args(&render(&plugin, &fixtures[0].1));
+    let discovered = args(&render(plugin, &fixtures[0].1));
     assert_eq!(flag(&discovered, "game-factory-address"), Some(FACTORY));
-    let from_spec = args(&render(&plugin, &fixtures[1].1));
+    let from_spec = args(&render(plugin, &fixtures[1].1));
     assert_eq!(flag(&from_spec, "game-factory-address"), Some(SPEC_FACTORY));
     // A named network without a known factory: op-challenger finds it from --network.
-    let by_name = args(&render(&plugin, &fixtures[2].1));
+    let by_name = args(&render(plugin, &fixtures[2].1));
     assert!(!has_flag(&by_name, "game-factory-address"));
     assert_eq!(flag(&by_name, "network"), Some("op-sepolia"));
 }
@@ -372,7 +372,7 @@ fn factory_address_comes_from_the_cr_else_the_networks_contracts() {
 fn custom_chain_without_factory_address_is_invalid_naming_the_field() {
     let mut input = challenger(json!({}), L1::Literal, Chain::Custom, Signing::PrivateKey);
     input.network.contracts.clear();
-    let problems = invalid(&plugin(), &input);
+    let problems = invalid(plugin(), &input);
     assert!(
         problems[0].starts_with("spec.disputeGame.factoryAddr"),
         "{problems:?}"
@@ -381,7 +381,7 @@ fn custom_chain_without_factory_address_is_invalid_naming_the_field() {
 
 #[test]
 fn private_key_only_reaches_the_container_through_secret_key_ref() {
-    let rendered = render(&plugin(), &fixtures()[0].1);
+    let rendered = render(plugin(), &fixtures()[0].1);
     assert_private_key_env(&rendered, "OP_CHALLENGER_PRIVATE_KEY", "challenger-key");
 }
 
@@ -390,9 +390,9 @@ fn remote_signer_renders_endpoint_and_address_and_no_key() {
     let plugin = plugin();
     let fixtures = fixtures();
     for (input, tls) in [(&fixtures[1].1, "true"), (&fixtures[2].1, "false")] {
-        assert_remote_signer(&render(&plugin, input), "OP_CHALLENGER_PRIVATE_KEY", tls);
+        assert_remote_signer(&render(plugin, input), "OP_CHALLENGER_PRIVATE_KEY", tls);
     }
-    let tls = args(&render(&plugin, &fixtures[1].1));
+    let tls = args(&render(plugin, &fixtures[1].1));
     assert_eq!(
         flag(&tls, "signer.tls.key"),
         Some("/secrets/signer-tls/tls.key")
@@ -427,7 +427,7 @@ fn same_input_renders_identical_bytes() {
 #[test]
 fn unset_game_types_follow_the_binarys_default_and_say_what_it_skips() {
     let rendered = render(
-        &plugin(),
+        plugin(),
         &challenger(
             json!({ "gameTypes": [] }),
             L1::Literal,
@@ -449,7 +449,7 @@ fn unset_game_types_follow_the_binarys_default_and_say_what_it_skips() {
 #[test]
 fn super_permissioned_is_refused_because_the_binary_cannot_play_it() {
     let problems = invalid(
-        &plugin(),
+        plugin(),
         &challenger(
             json!({ "gameTypes": ["super-permissioned"] }),
             L1::Literal,

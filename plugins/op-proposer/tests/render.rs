@@ -155,12 +155,12 @@ fn proposer_never_renders_l2oo_address() {
 fn factory_address_comes_from_the_cr_else_the_networks_contracts() {
     let plugin = plugin();
     let fixtures = fixtures();
-    let discovered = render(&plugin, &fixtures[0].1);
+    let discovered = render(plugin, &fixtures[0].1);
     assert_eq!(
         flag(&args(&discovered), "game-factory-address"),
         Some(FACTORY)
     );
-    let from_spec = render(&plugin, &fixtures[1].1);
+    let from_spec = render(plugin, &fixtures[1].1);
     assert_eq!(
         flag(&args(&from_spec), "game-factory-address"),
         Some(SPEC_FACTORY)
@@ -171,7 +171,7 @@ fn factory_address_comes_from_the_cr_else_the_networks_contracts() {
 fn proposer_without_factory_address_is_invalid_naming_the_field() {
     let mut input = proposer(json!({}), L1::Literal, Chain::Custom, Signing::PrivateKey);
     input.network.contracts.clear();
-    let problems = invalid(&plugin(), &input);
+    let problems = invalid(plugin(), &input);
     assert_eq!(problems.len(), 1);
     assert!(
         problems[0].starts_with("spec.disputeGame.factoryAddr"),
@@ -184,7 +184,7 @@ fn proposer_without_factory_address_is_invalid_naming_the_field() {
 #[test]
 fn proposal_settings_are_rendered() {
     let plugin = plugin();
-    let rendered = render(&plugin, &fixtures()[0].1);
+    let rendered = render(plugin, &fixtures()[0].1);
     let args = args(&rendered);
     assert_eq!(flag(&args, "proposal-interval"), Some("1h"));
     assert_eq!(flag(&args, "poll-interval"), Some("12s"));
@@ -192,7 +192,7 @@ fn proposal_settings_are_rendered() {
     assert!(!has_flag(&args, "allow-non-finalized"));
 
     let rendered = render(
-        &plugin,
+        plugin,
         &proposer(
             json!({ "proposal": { "allowNonFinalized": true } }),
             L1::Literal,
@@ -207,7 +207,7 @@ fn proposal_settings_are_rendered() {
 
 #[test]
 fn rollup_rpc_comes_from_the_rollup_node_reference() {
-    let rendered = render(&plugin(), &fixtures()[0].1);
+    let rendered = render(plugin(), &fixtures()[0].1);
     assert_eq!(
         flag(&args(&rendered), "rollup-rpc"),
         Some("http://node-a.chain-a.svc:9545")
@@ -218,7 +218,7 @@ fn rollup_rpc_comes_from_the_rollup_node_reference() {
 fn unresolved_rollup_node_reference_is_invalid_naming_the_field() {
     let mut input = proposer(json!({}), L1::Literal, Chain::Named, Signing::PrivateKey);
     input.references.clear();
-    let problems = invalid(&plugin(), &input);
+    let problems = invalid(plugin(), &input);
     assert!(
         problems[0].starts_with("spec.rollupNodeRef"),
         "{problems:?}"
@@ -227,7 +227,7 @@ fn unresolved_rollup_node_reference_is_invalid_naming_the_field() {
 
 #[test]
 fn private_key_only_reaches_the_container_through_secret_key_ref() {
-    let rendered = render(&plugin(), &fixtures()[0].1);
+    let rendered = render(plugin(), &fixtures()[0].1);
     assert_private_key_env(&rendered, "OP_PROPOSER_PRIVATE_KEY", "proposer-key");
 }
 
@@ -239,13 +239,13 @@ fn remote_signer_renders_endpoint_and_address_and_no_key() {
         (Signing::RemoteSignerTls, "true"),
     ] {
         let input = proposer(json!({}), L1::Literal, Chain::Named, signing);
-        assert_remote_signer(&render(&plugin, &input), "OP_PROPOSER_PRIVATE_KEY", tls);
+        assert_remote_signer(&render(plugin, &input), "OP_PROPOSER_PRIVATE_KEY", tls);
     }
 }
 
 #[test]
 fn secret_l1_url_is_an_env_from_secret_key_ref_and_no_flag() {
-    let rendered = render(&plugin(), &fixtures()[1].1);
+    let rendered = render(plugin(), &fixtures()[1].1);
     assert!(!has_flag(&args(&rendered), "l1-eth-rpc"));
     let env = env(&rendered, "OP_PROPOSER_L1_ETH_RPC").expect("OP_PROPOSER_L1_ETH_RPC");
     assert_eq!(env["valueFrom"]["secretKeyRef"]["name"], "l1-endpoints");
@@ -261,7 +261,7 @@ fn proposer_renders_receipt_query_interval_from_spec() {
     );
     assert_eq!(
         flag(
-            &args(&render(&plugin(), &input)),
+            &args(&render(plugin(), &input)),
             "txmgr.receipt-query-interval"
         ),
         Some("1s")
@@ -270,13 +270,13 @@ fn proposer_renders_receipt_query_interval_from_spec() {
 
 #[test]
 fn receipt_query_interval_is_the_binarys_default_when_unset() {
-    let rendered = render(&plugin(), &fixtures()[2].1);
+    let rendered = render(plugin(), &fixtures()[2].1);
     assert!(!has_flag(&args(&rendered), "txmgr.receipt-query-interval"));
 }
 
 #[test]
 fn devnet_proposer_renders_the_command_line_that_worked_and_nothing_else() {
-    let rendered = render(&plugin(), &devnet_input());
+    let rendered = render(plugin(), &devnet_input());
     let args = args(&rendered);
     for (name, value) in DEVNET_FLAGS {
         assert_eq!(flag(&args, name), Some(*value), "--{name}");
@@ -325,7 +325,7 @@ fn proposer_service_has_no_metrics_port_when_metrics_are_off() {
         Chain::Named,
         Signing::PrivateKey,
     );
-    assert_service_over_own_pods(&render(&plugin(), &input), "proposer", &[("rpc", 8545)]);
+    assert_service_over_own_pods(&render(plugin(), &input), "proposer", &[("rpc", 8545)]);
 }
 
 #[test]
@@ -335,7 +335,7 @@ fn probes_are_http_because_the_image_has_no_shell() {
 
 #[test]
 fn startup_probe_outlasts_the_dial_retries_before_liveness_applies() {
-    let rendered = render(&plugin(), &fixtures()[0].1);
+    let rendered = render(plugin(), &fixtures()[0].1);
     let startup = &containers(&rendered)[0]["startupProbe"];
     assert_eq!(startup["httpGet"]["path"], "/healthz");
     assert_eq!(startup["httpGet"]["port"], "rpc");
@@ -347,7 +347,7 @@ fn startup_probe_outlasts_the_dial_retries_before_liveness_applies() {
 
 #[test]
 fn liveness_is_healthz_on_the_rpc_port() {
-    let rendered = render(&plugin(), &fixtures()[1].1);
+    let rendered = render(plugin(), &fixtures()[1].1);
     let container = containers(&rendered)[0];
     assert_eq!(container["livenessProbe"]["httpGet"]["path"], "/healthz");
     assert_eq!(container["ports"][0]["containerPort"], 8560);
@@ -385,7 +385,7 @@ fn super_root_games_read_super_roots_and_never_the_rollup_rpc() {
     let plugin = plugin();
     for game_type in [5, 9] {
         let rendered = render(
-            &plugin,
+            plugin,
             &proposer(
                 json!({ "disputeGame": { "gameType": game_type } }),
                 L1::Literal,
@@ -402,7 +402,7 @@ fn super_root_games_read_super_roots_and_never_the_rollup_rpc() {
         assert!(!has_flag(&args, "rollup-rpc"), "{args:?}");
     }
     let rendered = render(
-        &plugin,
+        plugin,
         &proposer(
             json!({ "disputeGame": { "gameType": 9, "superRootRpcs": [
                 "http://supernode-0:8545/10", "http://supernode-1:8545/10"
@@ -421,7 +421,7 @@ fn super_root_games_read_super_roots_and_never_the_rollup_rpc() {
 #[test]
 fn a_proposer_release_before_the_rename_gets_the_old_flag_name() {
     let rendered = render(
-        &plugin(),
+        plugin(),
         &proposer(
             json!({
                 "image": { "image": "us-docker.pkg.dev/oplabs-tools-artifacts/images/op-proposer:v1.16.3" },
@@ -442,7 +442,7 @@ fn a_proposer_release_before_the_rename_gets_the_old_flag_name() {
 #[test]
 fn super_root_sources_on_an_output_root_game_are_refused_naming_the_field() {
     let problems = invalid(
-        &plugin(),
+        plugin(),
         &proposer(
             json!({ "disputeGame": { "gameType": 1, "superRootRpcs": ["http://supernode:8545/10"] } }),
             L1::Literal,

@@ -73,7 +73,7 @@ fn suite() -> Suite {
 }
 
 fn invalid(input: &RenderInput) -> Vec<String> {
-    support::invalid(&plugin(), input)
+    support::invalid(plugin(), input)
 }
 
 #[test]
@@ -91,7 +91,7 @@ fn info_names_the_kind() {
 
 #[test]
 fn inline_documents_become_one_config_map_named_after_the_network() {
-    let rendered = render(&plugin(), &fixtures()[0].1);
+    let rendered = render(plugin(), &fixtures()[0].1);
     assert_eq!(rendered.objects.len(), 1);
     let config_map = &rendered.objects[0];
     assert_eq!(config_map["kind"], "ConfigMap");
@@ -103,7 +103,7 @@ fn inline_documents_become_one_config_map_named_after_the_network() {
 
 #[test]
 fn only_inline_documents_go_into_the_config_map() {
-    let rendered = render(&plugin(), &fixtures()[1].1);
+    let rendered = render(plugin(), &fixtures()[1].1);
     let data = rendered.objects[0]["data"].as_object().unwrap();
     assert_eq!(data.keys().collect::<Vec<_>>(), ["rollup.json"]);
 }
@@ -111,7 +111,7 @@ fn only_inline_documents_go_into_the_config_map() {
 #[test]
 fn nothing_inline_renders_nothing() {
     let plugin = plugin();
-    let rendered = render(&plugin, &fixtures()[2].1);
+    let rendered = render(plugin, &fixtures()[2].1);
     assert!(rendered.objects.is_empty());
     let refs = network(
         "devnet",
@@ -120,7 +120,7 @@ fn nothing_inline_renders_nothing() {
             "l2Genesis": { "configMapRef": { "name": "files", "key": "genesis.json" } },
         }),
     );
-    assert!(render(&plugin, &refs).objects.is_empty());
+    assert!(render(plugin, &refs).objects.is_empty());
 }
 
 #[test]
