@@ -5,7 +5,6 @@
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
-use std::sync::OnceLock;
 
 use opstack_plugin_sdk::harness::{Error, Harness, Rendered};
 use opstack_plugin_sdk::serde_json::{Value, json};
@@ -17,16 +16,6 @@ use opstack_plugin_sdk::{
 pub const NAMESPACE: &str = "chain-a";
 pub const FACTORY: &str = "0x05F9613aDB30026FFd634f38e5C4dFd30a197Fa1";
 pub const SIGNER_ADDRESS: &str = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
-
-/// The plugin built by `plugins/build.sh` (a missing one fails the test), loaded once per test
-/// binary: compiling it is most of a test's time, and every test of a binary renders the same
-/// bytes with the same limits.
-pub fn plugin(stem: &'static str) -> &'static Harness {
-    static LOADED: OnceLock<(&str, Harness)> = OnceLock::new();
-    let (loaded, harness) = LOADED.get_or_init(|| (stem, Harness::load_built(stem)));
-    assert_eq!(*loaded, stem, "one test binary tests one plugin");
-    harness
-}
 
 /// A crate's fixtures, its built plugin, and the same render code linked natively.
 pub struct Suite {

@@ -110,7 +110,7 @@ fn fixtures() -> Vec<(&'static str, RenderInput)> {
 }
 
 fn plugin() -> &'static Harness {
-    support::plugin(STEM)
+    Harness::built(STEM)
 }
 
 fn suite() -> Suite {

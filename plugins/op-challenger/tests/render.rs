@@ -84,7 +84,7 @@ fn without_prestates(input: &mut RenderInput) {
 }
 
 fn plugin() -> &'static Harness {
-    support::plugin(STEM)
+    Harness::built(STEM)
 }
 
 fn suite() -> Suite {

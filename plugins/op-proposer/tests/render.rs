@@ -105,7 +105,7 @@ fn devnet_input() -> RenderInput {
 }
 
 fn plugin() -> &'static Harness {
-    support::plugin(STEM)
+    Harness::built(STEM)
 }
 
 fn suite() -> Suite {

@@ -4,7 +4,7 @@
 //! use opstack_plugin_sdk::harness::Harness;
 //! #[test]
 //! fn renders_a_statefulset() {
-//!     let plugin = Harness::load_built("my_plugin");      // target/wasm32-wasip2/plugin/my_plugin.wasm
+//!     let plugin = Harness::built("my_plugin");   // target/wasm32-wasip2/plugin/my_plugin.wasm
 //!     let out = plugin.render(&my_input()).unwrap();
 //!     assert_eq!(out.objects[0]["kind"], "StatefulSet");
 //! }
@@ -14,7 +14,9 @@
 //! checks as the operator. Build the plugin first:
 //! `cargo build --profile plugin --target wasm32-wasip2 -p <crate>` (or `plugins/build.sh`).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
 
 pub use opstack_operator::runtime::{self, Error, Limits, Rendered, RuntimeConfig};
 use opstack_operator::runtime::{Plugin, Runtime};
@@ -86,6 +88,21 @@ impl Harness {
         let path = built_plugin(stem);
         Self::load(&path)
             .unwrap_or_else(|e| panic!("{} was refused by the runtime: {e}", path.display()))
+    }
+
+    /// The plugin built into [`plugin_dir`] under `stem`, loaded once per process and shared
+    /// by every test that asks for it: compiling the module is most of a render test's time,
+    /// and the bytes and limits are the same for each. A missing or refused plugin panics.
+    pub fn built(stem: &str) -> &'static Self {
+        static LOADED: Mutex<BTreeMap<String, &'static Harness>> = Mutex::new(BTreeMap::new());
+        // A panic while loading (a missing plugin) poisons the lock; the map is still whole.
+        let mut loaded = LOADED.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(harness) = loaded.get(stem) {
+            return harness;
+        }
+        let harness: &'static Harness = Box::leak(Box::new(Self::load_built(stem)));
+        loaded.insert(stem.to_owned(), harness);
+        harness
     }
 
     /// The loaded plugin (info, digest, imports).

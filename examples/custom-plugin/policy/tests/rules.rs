@@ -9,8 +9,6 @@ mod support;
 #[path = "../../testing.rs"]
 mod testing;
 
-use std::sync::OnceLock;
-
 use example_chain_policy::{
     ALLOWED_REGISTRIES, OP_RETH_MIN_MEMORY, RULE_ALLOWED_REGISTRIES, RULE_OP_RETH_MEMORY,
     RULE_SEQUENCER_NO_DISCOVERY,
@@ -22,8 +20,7 @@ use opstack_plugin_sdk::{CheckInput, RenderInput, Violation};
 use testing::{sealed, with_op_reth_memory, with_spec};
 
 fn policy() -> &'static Harness {
-    static POLICY: OnceLock<Harness> = OnceLock::new();
-    POLICY.get_or_init(|| Harness::load_built("example_chain_policy"))
+    Harness::built("example_chain_policy")
 }
 
 /// The policy's verdict on `objects` rendered for `input`.

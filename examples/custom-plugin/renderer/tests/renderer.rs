@@ -7,8 +7,6 @@ mod common;
 #[path = "../../../../plugins/testdata/support.rs"]
 mod support;
 
-use std::sync::OnceLock;
-
 use example_chain_renderer::{CHAIN_ANNOTATIONS, CHAIN_LABELS};
 use opstack_operator::runtime::Role;
 use opstack_plugin_sdk::RenderInput;
@@ -16,8 +14,7 @@ use opstack_plugin_sdk::harness::{Harness, Rendered};
 use opstack_plugin_sdk::serde_json::{Value, json};
 
 fn renderer() -> &'static Harness {
-    static RENDERER: OnceLock<Harness> = OnceLock::new();
-    RENDERER.get_or_init(|| Harness::load_built("example_chain_renderer"))
+    Harness::built("example_chain_renderer")
 }
 
 fn render(input: &RenderInput) -> Rendered {

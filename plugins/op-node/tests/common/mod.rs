@@ -4,7 +4,6 @@
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::OnceLock;
 
 use opstack_plugin_sdk::harness::{Harness, Rendered};
 use opstack_plugin_sdk::serde_json::{self, Value, json};
@@ -12,10 +11,9 @@ use opstack_plugin_sdk::{Endpoint, NamedObject, RenderInput, ResolvedReference};
 
 pub const PLUGIN: &str = "plugin_op_node";
 
-/// One sandbox runtime for the whole test binary (compiling the module once).
+/// The built plugin, compiled once for the whole test binary.
 pub fn plugin() -> &'static Harness {
-    static PLUGIN_HARNESS: OnceLock<Harness> = OnceLock::new();
-    PLUGIN_HARNESS.get_or_init(|| Harness::load_built(PLUGIN))
+    Harness::built(PLUGIN)
 }
 
 pub fn render(input: &RenderInput) -> Rendered {
