@@ -288,6 +288,20 @@ pub struct PluginsSpec {
     pub optimism_network: Option<KindPlugins>,
 }
 
+impl PluginsSpec {
+    /// The plugins of `kind` (`OpNode`, ...), if the network names any.
+    pub fn for_kind(&self, kind: &str) -> Option<&KindPlugins> {
+        match kind {
+            "OptimismNetwork" => self.optimism_network.as_ref(),
+            "OpNode" => self.op_node.as_ref(),
+            "OpBatcher" => self.op_batcher.as_ref(),
+            "OpProposer" => self.op_proposer.as_ref(),
+            "OpChallenger" => self.op_challenger.as_ref(),
+            _ => None,
+        }
+    }
+}
+
 /// The renderer and policies of one kind.
 #[skip_serializing_none]
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
@@ -321,6 +335,13 @@ pub struct RendererPlugin {
     /// The digest whose diff you reviewed and approve (see `requireApproval`).
     #[schemars(pattern(SHA256_PATTERN))]
     pub approved_sha256: Option<String>,
+    /// Annotation keys this renderer may put on pod templates and Services, beyond the few the
+    /// operator allows every renderer (e.g. `example.org/runbook`). Annotations there can change
+    /// what runs in a pod (sidecar injectors) or how a Service is exposed (cloud load
+    /// balancers), so a renderer sets none that you did not list here.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32))]
+    pub allowed_annotations: Vec<String>,
 }
 
 /// A policy plugin: checks rendered objects and returns violations.

@@ -97,6 +97,7 @@ fn chain_plugin(c: &mut Criterion) {
         failure_policy: opstack_crds::FailurePolicy::Fail,
         require_approval: false,
         approved_sha256: None,
+        allowed_annotations: Vec::new(),
     };
     let fetched = || {
         let mut fetched = Fetched::default();

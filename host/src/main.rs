@@ -36,6 +36,11 @@ enum Command {
         /// policy checks the kind's rendered objects (repeatable; policies run in the order given).
         #[arg(long, value_name = "KIND=FILE")]
         plugin: Vec<String>,
+        /// An annotation key a `--plugin` renderer may put on pod templates and Services, as
+        /// `<Kind>=<key>` (repeatable): what a network's
+        /// `spec.plugins.<kind>.renderer.allowedAnnotations` lists.
+        #[arg(long, value_name = "KIND=KEY")]
+        allow_annotation: Vec<String>,
         /// Namespace of documents that name none.
         #[arg(short = 'n', long, default_value = "default")]
         namespace: String,
@@ -81,11 +86,13 @@ fn main() -> ExitCode {
         Command::Render {
             files,
             plugin,
+            allow_annotation,
             namespace,
         } => {
             let args = opstack_operator::cli::render::RenderArgs {
                 files,
                 plugins: plugin,
+                allowed_annotations: allow_annotation,
                 namespace,
             };
             opstack_operator::cli::render::run(

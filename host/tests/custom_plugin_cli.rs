@@ -283,18 +283,25 @@ fn plugin_configmap_and_inspect_refuse_what_the_operator_would_refuse_with_its_r
     }
 }
 
-/// `--plugin` for the example crates of `examples/custom-plugin/`: renderer, then policy.
-fn example_plugins() -> Vec<String> {
-    ["example_chain_renderer", "example_chain_policy"]
-        .map(|stem| format!("OpNode={}", wasm(stem).display()))
-        .to_vec()
+/// `render` with the example crates of `examples/custom-plugin/` (renderer, then policy) and
+/// the runbook annotation its renderer adds, allowed as the example's network allows it.
+fn render_example(file: &Path) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_opstack-operator"));
+    command.arg("render").arg("-f").arg(file);
+    for stem in ["example_chain_renderer", "example_chain_policy"] {
+        command
+            .arg("--plugin")
+            .arg(format!("OpNode={}", wasm(stem).display()));
+    }
+    command.args(["--allow-annotation", "OpNode=example.org/runbook"]);
+    command.output().expect("run opstack-operator")
 }
 
 #[test]
 fn the_example_policy_checks_what_the_example_renderer_rendered() {
     // The devnet's nodes request 512Mi (its sharedConfig); the example policy wants 16Gi for
     // op-reth, so it refuses the example renderer's StatefulSet.
-    let output = render(&repo("examples/devnet-chain.yaml"), &example_plugins());
+    let output = render_example(&repo("examples/devnet-chain.yaml"));
     assert_refused(
         &output,
         &[
@@ -314,7 +321,7 @@ fn the_example_renderer_and_policy_render_a_devnet_that_meets_the_policy() {
                 serde_json::json!({"executionClient": {"requests": {"memory": "16Gi"}}});
         },
     );
-    let output = render(&chain, &example_plugins());
+    let output = render_example(&chain);
     assert!(output.status.success(), "{}", text(&output.stderr));
     let objects = documents(&text(&output.stdout));
     let of_nodes: Vec<&Value> = objects

@@ -120,11 +120,11 @@ fn sequencer_with_policy(
         devnet.sequencer["metadata"]["annotations"]["test.optimism.io/policy-fails"] = how.into();
     }
     let plugins = pipeline::KindPlugins {
-        renderer,
         policies: vec![pipeline::PolicyPlugin {
             plugin: policy,
             failure_policy,
         }],
+        ..pipeline::KindPlugins::renderer(renderer)
     };
     render_sequencer(&devnet, &plugins)
 }

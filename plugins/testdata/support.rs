@@ -497,24 +497,41 @@ pub fn assert_sealed(rendered: &Rendered, input: &RenderInput) {
     sealed_objects(rendered, input);
 }
 
+/// [`assert_sealed`] for a chain's renderer whose network allows it the annotation keys
+/// `allowed` on pod templates and Services (`allowedAnnotations`).
+pub fn assert_sealed_allowing(rendered: &Rendered, input: &RenderInput, allowed: &[&str]) {
+    sealed_objects_allowing(rendered, input, allowed);
+}
+
 /// The objects as the host's envelope seals them (namespace, `app.kubernetes.io/*` labels,
 /// owner reference, provenance stamped); a refusal fails the test with every reason.
 pub fn sealed_objects(rendered: &Rendered, input: &RenderInput) -> Vec<Value> {
+    sealed_objects_allowing(rendered, input, &[])
+}
+
+fn sealed_objects_allowing(
+    rendered: &Rendered,
+    input: &RenderInput,
+    allowed: &[&str],
+) -> Vec<Value> {
     use opstack_operator::envelope::{Owner, seal};
-    let owner = Owner {
-        api_version: "optimism.io/v1alpha1".into(),
-        kind: input.kind.clone(),
-        name: input.name().unwrap(),
-        namespace: input.namespace().unwrap(),
-        uid: "00000000-0000-0000-0000-000000000001".into(),
-        network: input.network.name.clone(),
-        allowed_secrets: input
+    let resource = input.resource_json().unwrap();
+    let owner = Owner::of(
+        &input.kind,
+        &resource,
+        "00000000-0000-0000-0000-000000000001",
+        input.network.name.clone(),
+        input
             .network
             .secrets
             .iter()
             .map(|s| s.name.clone())
             .collect(),
-        rendered_by: "test@sha256:00".into(),
+        "test@sha256:00".into(),
+    );
+    let owner = Owner {
+        allowed_annotations: allowed.iter().map(|k| k.to_string()).collect(),
+        ..owner
     };
     seal(&rendered.objects, &owner).unwrap_or_else(|errors| {
         let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();

@@ -11,7 +11,7 @@
 // A render's error is built at most once per command, on the way out: its size costs nothing.
 #![allow(clippy::result_large_err)]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -61,8 +61,13 @@ pub enum RenderError {
         name: String,
         cause: Box<upgrade::UpgradeError>,
     },
-    #[error("--plugin {arg:?}: expected <Kind>=<file.wasm> with Kind one of {kinds}")]
-    PluginArgument { arg: String, kinds: String },
+    #[error("{flag} {arg:?}: expected <Kind>={what} with Kind one of {kinds}")]
+    PluginArgument {
+        flag: &'static str,
+        arg: String,
+        what: &'static str,
+        kinds: String,
+    },
     #[error(
         "--plugin {kind}={second}: {kind} already has the renderer {first}; a kind has one renderer (give policies as many times as you like)"
     )]
@@ -112,6 +117,9 @@ pub struct RenderArgs {
     /// `<Kind>=<file.wasm>`: a renderer to use instead of the bundled one, or a policy to run
     /// over the kind's rendered objects (after the envelope, in the order given).
     pub plugins: Vec<String>,
+    /// `<Kind>=<key>`: an annotation key the kind's renderer may put on pod templates and
+    /// Services (a network's `spec.plugins.<kind>.renderer.allowedAnnotations`).
+    pub allowed_annotations: Vec<String>,
     /// Namespace of documents that name none.
     pub namespace: String,
 }
@@ -140,7 +148,7 @@ pub fn run(
         ..RuntimeConfig::default()
     };
     let runtime = Runtime::new(config).map_err(RenderError::Runtime)?;
-    let plugins = load_plugins(&runtime, &args.plugins)?;
+    let plugins = load_plugins(&runtime, &args.plugins, &args.allowed_annotations)?;
 
     let networks: Vec<OptimismNetwork> = of_kind(&resources, "OptimismNetwork");
     let nodes: Vec<OpNode> = of_kind(&resources, "OpNode");
@@ -345,7 +353,13 @@ fn read_file(path: &Path) -> std::io::Result<String> {
 fn load_plugins(
     runtime: &Runtime,
     overrides: &[String],
+    allowed_annotations: &[String],
 ) -> Result<BTreeMap<&'static str, KindPlugins>, RenderError> {
+    let mut allowed: BTreeMap<&'static str, BTreeSet<String>> = BTreeMap::new();
+    for arg in allowed_annotations {
+        let (kind, key) = parse_kind_argument(arg, "--allow-annotation", "key")?;
+        allowed.entry(kind).or_default().insert(key.to_string());
+    }
     let mut renderers: BTreeMap<&'static str, (Plugin, String)> = BTreeMap::new();
     let mut policies: BTreeMap<&'static str, Vec<PolicyPlugin>> = BTreeMap::new();
     for arg in overrides {
@@ -384,6 +398,7 @@ fn load_plugins(
             KindPlugins {
                 renderer,
                 policies: policies.remove(kind).unwrap_or_default(),
+                allowed_annotations: allowed.remove(kind).unwrap_or_default(),
             },
         );
     }
@@ -392,13 +407,24 @@ fn load_plugins(
 
 /// `<Kind>=<file.wasm>`, with Kind one the operator serves.
 fn parse_plugin_argument(arg: &str) -> Result<(&'static str, &Path), RenderError> {
+    parse_kind_argument(arg, "--plugin", "file.wasm").map(|(kind, path)| (kind, Path::new(path)))
+}
+
+/// `<Kind>=<what>` of `flag`, with Kind one the operator serves and a value.
+fn parse_kind_argument<'a>(
+    arg: &'a str,
+    flag: &'static str,
+    what: &'static str,
+) -> Result<(&'static str, &'a str), RenderError> {
     arg.split_once('=')
-        .and_then(|(kind, path)| {
+        .and_then(|(kind, value)| {
             let kind = bundled::KINDS.iter().find(|k| **k == kind)?;
-            (!path.is_empty()).then_some((*kind, Path::new(path)))
+            (!value.is_empty()).then_some((*kind, value))
         })
         .ok_or_else(|| RenderError::PluginArgument {
+            flag,
             arg: arg.to_string(),
+            what,
             kinds: bundled::KINDS.join(", "),
         })
 }

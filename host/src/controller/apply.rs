@@ -158,9 +158,92 @@ pub async fn apply(
     Ok((outcome, serde_json::to_value(applied)?))
 }
 
-/// Deletes the children of the CR (`uid`, `instance`) of the kinds an `owner_kind` may render
-/// that are not in `keep` (`type/name`). Never PVCs: they are not in any allow-list, and
-/// volume-claim templates leave them to the StatefulSet's retention policy.
+/// Whose a live object of a rendered name is, as far as this CR is concerned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ownership {
+    /// Controlled by this CR: apply over it.
+    Owned,
+    /// Made by this operator for this CR (its labels say so) and without any controller: its
+    /// reference was lost (the CR was deleted with `--cascade=orphan` and created again). Apply
+    /// adopts it by setting the reference.
+    Adoptable,
+    /// Someone else's: never written, never pruned. The text says whose.
+    Foreign(String),
+}
+
+/// The adoption rule, pure: `live` is an object of a name this CR (`owner_kind`, `instance`,
+/// `uid`) rendered.
+pub fn ownership(live: &Value, owner_kind: &str, instance: &str, uid: &str) -> Ownership {
+    let references = live
+        .pointer("/metadata/ownerReferences")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let controller = references
+        .iter()
+        .find(|r| r.get("controller").and_then(Value::as_bool) == Some(true));
+    if let Some(controller) = controller {
+        let text = |field: &str| {
+            controller
+                .get(field)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+        };
+        return if text("uid") == uid {
+            Ownership::Owned
+        } else {
+            Ownership::Foreign(format!("controlled by {}/{}", text("kind"), text("name")))
+        };
+    }
+    let label = |key: &str| {
+        live.pointer("/metadata/labels")
+            .and_then(|l| l.get(key))
+            .and_then(Value::as_str)
+    };
+    let made_for_this = label(LABEL_MANAGED_BY) == Some(MANAGER)
+        && label(LABEL_INSTANCE) == Some(instance)
+        && label(envelope::LABEL_NAME) == envelope::component(owner_kind);
+    if made_for_this {
+        Ownership::Adoptable
+    } else {
+        Ownership::Foreign("not made by this operator for this resource".into())
+    }
+}
+
+/// The rendered objects that already exist under someone else's ownership, as
+/// `Kind/name (whose)`. Objects in `owned` (this CR's live children) are not looked up again.
+pub async fn foreign_objects(
+    client: &Client,
+    namespace: &str,
+    sealed: &[Value],
+    owned: &[Value],
+    owner_kind: &str,
+    instance: &str,
+    uid: &str,
+) -> Result<Vec<String>, ControllerError> {
+    let owned: BTreeSet<String> = owned
+        .iter()
+        .map(|o| format!("{}/{}", type_of(o), name_of(o)))
+        .collect();
+    let mut foreign = Vec::new();
+    for object in sealed {
+        if owned.contains(&format!("{}/{}", type_of(object), name_of(object))) {
+            continue;
+        }
+        let (api_version, kind) = key_parts(object);
+        let live = dynamic_api(client, namespace, &api_version, &kind)
+            .get_opt(name_of(object))
+            .await?;
+        if let Some(live) = live {
+            let live = serde_json::to_value(live)?;
+            if let Ownership::Foreign(whose) = ownership(&live, owner_kind, instance, uid) {
+                foreign.push(format!("{kind}/{} ({whose})", name_of(object)));
+            }
+        }
+    }
+    Ok(foreign)
+}
+
 /// Deletes the children in `live` (from [`owned_children`] before the apply) whose
 /// `apiVersion/kind/name` is not in `keep`.
 pub async fn prune(
@@ -239,6 +322,60 @@ fn key_parts(object: &Value) -> (String, String) {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn live_with(references: Value, labels: Value) -> Value {
+        json!({"metadata": {"name": "seq", "ownerReferences": references, "labels": labels}})
+    }
+
+    #[test]
+    fn an_object_controlled_by_this_cr_is_owned() {
+        let live = live_with(
+            json!([{"kind": "OpNode", "name": "seq", "uid": "u1", "controller": true}]),
+            json!({}),
+        );
+        assert_eq!(ownership(&live, "OpNode", "seq", "u1"), Ownership::Owned);
+    }
+
+    #[test]
+    fn an_object_controlled_by_another_cr_is_foreign_whatever_its_labels() {
+        let live = live_with(
+            json!([{"kind": "OpNode", "name": "other", "uid": "u2", "controller": true}]),
+            json!({LABEL_MANAGED_BY: MANAGER, LABEL_INSTANCE: "seq", envelope::LABEL_NAME: "op-node"}),
+        );
+        assert_eq!(
+            ownership(&live, "OpNode", "seq", "u1"),
+            Ownership::Foreign("controlled by OpNode/other".into())
+        );
+    }
+
+    #[test]
+    fn an_orphan_made_for_this_cr_is_adopted_and_any_other_orphan_is_foreign() {
+        let ours = json!({LABEL_MANAGED_BY: MANAGER, LABEL_INSTANCE: "seq", envelope::LABEL_NAME: "op-node"});
+        assert_eq!(
+            ownership(&live_with(json!([]), ours.clone()), "OpNode", "seq", "u1"),
+            Ownership::Adoptable
+        );
+        // The same labels made for an OpBatcher of that name, an admin's object, or one with a
+        // non-controller reference only: never taken over.
+        assert!(matches!(
+            ownership(
+                &live_with(json!([]), ours.clone()),
+                "OpBatcher",
+                "seq",
+                "u1"
+            ),
+            Ownership::Foreign(_)
+        ));
+        assert!(matches!(
+            ownership(
+                &live_with(json!([]), json!({"team": "infra"})),
+                "OpNode",
+                "seq",
+                "u1"
+            ),
+            Ownership::Foreign(_)
+        ));
+    }
 
     #[test]
     fn defaults_on_the_live_object_do_not_count_as_a_change() {

@@ -109,6 +109,8 @@ pub struct PluginRef {
     /// Renderers only: apply its output only when `approved_sha256` equals `sha256`.
     pub require_approval: bool,
     pub approved_sha256: Option<String>,
+    /// Renderers only: `allowedAnnotations`.
+    pub allowed_annotations: Vec<String>,
 }
 
 impl PluginRef {
@@ -129,15 +131,7 @@ const KIND_FIELDS: [(&str, &str); 5] = [
 ];
 
 fn kind_spec<'a>(network: &'a OptimismNetwork, kind: &str) -> Option<&'a KindPluginsSpec> {
-    let plugins = &network.spec.plugins;
-    match kind {
-        "OptimismNetwork" => plugins.optimism_network.as_ref(),
-        "OpNode" => plugins.op_node.as_ref(),
-        "OpBatcher" => plugins.op_batcher.as_ref(),
-        "OpProposer" => plugins.op_proposer.as_ref(),
-        "OpChallenger" => plugins.op_challenger.as_ref(),
-        _ => None,
-    }
+    network.spec.plugins.for_kind(kind)
 }
 
 /// Every plugin `network` names, kind by kind: the renderer first, then the policies in order.
@@ -168,6 +162,7 @@ pub fn named_for(network: &OptimismNetwork, kind: &str) -> Vec<PluginRef> {
             failure_policy: FailurePolicy::Fail,
             require_approval: renderer.require_approval,
             approved_sha256: renderer.approved_sha256.clone(),
+            allowed_annotations: renderer.allowed_annotations.clone(),
         });
     }
     for (i, policy) in spec.policies.iter().enumerate() {
@@ -181,6 +176,7 @@ pub fn named_for(network: &OptimismNetwork, kind: &str) -> Vec<PluginRef> {
             failure_policy: policy.failure_policy,
             require_approval: false,
             approved_sha256: None,
+            allowed_annotations: Vec::new(),
         });
     }
     refs
@@ -417,6 +413,8 @@ pub fn select(
             (Err(error), _) => errors.push(error),
             (Ok(plugin), Role::Renderer) => {
                 selected.plugins.renderer = plugin;
+                selected.plugins.allowed_annotations =
+                    reference.allowed_annotations.iter().cloned().collect();
                 selected.renderer = Some(reference.clone());
             }
             (Ok(plugin), Role::Policy) => selected.plugins.policies.push(PolicyPlugin {

@@ -13,7 +13,7 @@ use crate::envelope::{self, EnvelopeError, Owner};
 use crate::runtime::{self, CheckInput, Plugin, Violation};
 
 /// API version of every kind the operator serves.
-pub const API_VERSION: &str = "optimism.io/v1alpha1";
+pub const API_VERSION: &str = envelope::OWNER_API_VERSION;
 
 /// Why one CR could not be rendered. Variant names double as condition reasons.
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +62,9 @@ impl PipelineError {
 pub struct KindPlugins {
     pub renderer: Plugin,
     pub policies: Vec<PolicyPlugin>,
+    /// Annotation keys the user allowed the renderer on pod templates and Services
+    /// (`spec.plugins.<kind>.renderer.allowedAnnotations`; none for a bundled renderer).
+    pub allowed_annotations: BTreeSet<String>,
 }
 
 /// A loaded policy and what its own failure does.
@@ -77,6 +80,7 @@ impl KindPlugins {
         KindPlugins {
             renderer,
             policies: Vec::new(),
+            allowed_annotations: BTreeSet::new(),
         }
     }
 }
@@ -151,29 +155,20 @@ pub fn render(
             warnings.push(warning.clone());
         }
     }
-    let owner = Owner {
-        api_version: API_VERSION.to_string(),
-        kind: kind.to_string(),
-        name: resource
-            .pointer("/metadata/name")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string(),
-        namespace: resource
-            .pointer("/metadata/namespace")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string(),
-        uid: uid.to_string(),
-        network: network_name(kind, resource),
-        allowed_secrets: input
+    let mut owner = Owner::of(
+        kind,
+        resource,
+        uid,
+        network_name(kind, resource),
+        input
             .network
             .secrets
             .iter()
             .map(|s| s.name.clone())
             .collect::<BTreeSet<_>>(),
-        rendered_by: plugin_id(plugin),
-    };
+        plugin_id(plugin),
+    );
+    owner.allowed_annotations = plugins.allowed_annotations.clone();
     let objects = envelope::seal(&rendered.objects, &owner).map_err(PipelineError::Envelope)?;
     if !plugins.policies.is_empty() {
         let check = CheckInput {

@@ -266,24 +266,48 @@ pub async fn reconcile<K: Kind>(
         Err(refusal) => (Err(refusal), None),
         Ok((sealed, selected, network, peer_ids, forks)) => {
             let live = apply::owned_children(client, &namespace, &kind, &name, &uid).await?;
-            let gate = shadow_step(
-                &context,
-                &cr.object_ref(&()),
-                &mut conditions,
-                ShadowRender {
-                    kind: &kind,
-                    value: &value,
-                    uid: &uid,
-                    network: &network,
-                    nodes: &nodes,
-                    peer_ids: &peer_ids,
-                },
-                &sealed,
-                &selected,
+            // Never write over what is not this CR's: a child's name taken by another CR's
+            // object, or by anything a user made, refuses the whole render.
+            let foreign = apply::foreign_objects(
+                client,
+                &namespace,
+                &sealed.objects,
                 &live,
+                &kind,
+                &name,
+                &uid,
             )
             .await?;
-            (gate.map(|()| (sealed, network, forks)), Some(live))
+            if !foreign.is_empty() {
+                let refusal = Refusal {
+                    rendering: true,
+                    reason: "NotOwned".to_string(),
+                    message: format!(
+                        "the names of its children are taken: {}; nothing was applied. Rename or delete those objects, or give this resource another name",
+                        foreign.join(", ")
+                    ),
+                };
+                (Err(refusal), Some(live))
+            } else {
+                let gate = shadow_step(
+                    &context,
+                    &cr.object_ref(&()),
+                    &mut conditions,
+                    ShadowRender {
+                        kind: &kind,
+                        value: &value,
+                        uid: &uid,
+                        network: &network,
+                        nodes: &nodes,
+                        peer_ids: &peer_ids,
+                    },
+                    &sealed,
+                    &selected,
+                    &live,
+                )
+                .await?;
+                (gate.map(|()| (sealed, network, forks)), Some(live))
+            }
         }
     };
 

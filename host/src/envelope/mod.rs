@@ -8,6 +8,7 @@
 //! `seal` is pure: it takes the parsed objects and the CR's identity and returns the objects to
 //! apply, or every reason to refuse them. The controller and `render` share it.
 
+mod confine;
 pub mod pod_security;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -21,18 +22,64 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+pub use confine::looks_like_a_key;
 pub use pod_security::{PodSecurityViolation, check_restricted};
 
 /// Label and annotation keys the host owns on every child.
 pub const LABEL_MANAGED_BY: &str = "app.kubernetes.io/managed-by";
 pub const LABEL_INSTANCE: &str = "app.kubernetes.io/instance";
 pub const LABEL_PART_OF: &str = "app.kubernetes.io/part-of";
+/// The component a pod runs (`op-node`, `op-batcher`, ...): with the instance, the identity the
+/// host forces on pod templates and requires in every selector.
+pub const LABEL_NAME: &str = "app.kubernetes.io/name";
 pub const MANAGER: &str = "opstack-operator";
 /// Provenance: which plugin (name and sha256) rendered the object.
 pub const ANNOTATION_RENDERED_BY: &str = "optimism.io/rendered-by";
 
 /// Largest number of objects one CR may render.
 pub const MAX_OBJECTS: usize = 64;
+
+/// The component whose pods a CR of `kind` runs (`app.kubernetes.io/name`); none for a network,
+/// which renders no pods.
+pub fn component(kind: &str) -> Option<&'static str> {
+    match kind {
+        "OpNode" => Some("op-node"),
+        "OpBatcher" => Some("op-batcher"),
+        "OpProposer" => Some("op-proposer"),
+        "OpChallenger" => Some("op-challenger"),
+        _ => None,
+    }
+}
+
+/// What the CR's own spec asks of its Services (`spec.service`): a renderer may expose a
+/// Service outside the cluster, or annotate it, only as far as this says.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ServiceExposure {
+    /// `ClusterIP`, `NodePort` or `LoadBalancer`.
+    pub type_: String,
+    pub annotations: BTreeMap<String, String>,
+}
+
+impl ServiceExposure {
+    /// From `spec.service` of a CR; ClusterIP and no annotations when it has none.
+    pub fn of(resource: &Value) -> Self {
+        let service = resource.pointer("/spec/service");
+        ServiceExposure {
+            type_: service
+                .and_then(|s| s.get("type"))
+                .and_then(Value::as_str)
+                .unwrap_or("ClusterIP")
+                .to_string(),
+            annotations: service
+                .and_then(|s| s.get("annotations"))
+                .and_then(Value::as_object)
+                .into_iter()
+                .flatten()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                .collect(),
+        }
+    }
+}
 
 /// Who asked for the objects: the CR and the plugin that rendered them.
 #[derive(Debug, Clone)]
@@ -49,7 +96,48 @@ pub struct Owner {
     pub allowed_secrets: BTreeSet<String>,
     /// `<plugin name>@sha256:<digest>` of the renderer.
     pub rendered_by: String,
+    /// What the CR's spec asks of its Services.
+    pub service: ServiceExposure,
+    /// Annotation keys the user allowed this renderer on pod templates and Services
+    /// (`spec.plugins.<kind>.renderer.allowedAnnotations` of the network).
+    pub allowed_annotations: BTreeSet<String>,
 }
+
+impl Owner {
+    /// The owner of what `resource` (a CR of `kind`, uid `uid`) renders: name, namespace and
+    /// Service exposure read from the resource itself.
+    pub fn of(
+        kind: &str,
+        resource: &Value,
+        uid: &str,
+        network: String,
+        allowed_secrets: BTreeSet<String>,
+        rendered_by: String,
+    ) -> Self {
+        let metadata = |field: &str| {
+            resource
+                .pointer(&format!("/metadata/{field}"))
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
+        Owner {
+            api_version: OWNER_API_VERSION.to_string(),
+            kind: kind.to_string(),
+            name: metadata("name"),
+            namespace: metadata("namespace"),
+            uid: uid.to_string(),
+            network,
+            allowed_secrets,
+            rendered_by,
+            service: ServiceExposure::of(resource),
+            allowed_annotations: BTreeSet::new(),
+        }
+    }
+}
+
+/// API version of every kind that owns children.
+pub const OWNER_API_VERSION: &str = "optimism.io/v1alpha1";
 
 /// Why rendered objects were refused. Variant names double as metric labels.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -97,6 +185,70 @@ pub enum EnvelopeError {
     TooManyObjects { count: usize, max: usize },
     #[error("{object} is rendered twice")]
     Duplicate { object: String },
+    #[error(
+        "{object}: {field} {name:?} is outside the resource's names: a child of {owner} is named {owner:?} or starts with \"{owner}-\""
+    )]
+    NameOutsideScope {
+        object: String,
+        field: String,
+        name: String,
+        owner: String,
+    },
+    #[error("{object}: metadata.name {name:?} is not {rule}")]
+    InvalidName {
+        object: String,
+        name: String,
+        rule: String,
+    },
+    #[error(
+        "{object}: {field} must select only this resource's pods: it needs {label}, which the host puts on them"
+    )]
+    UnscopedSelector {
+        object: String,
+        field: String,
+        label: String,
+    },
+    #[error(
+        "{object}: spec.replicas is {replicas}; a resource runs at most one pod (two sequencers, batchers or proposers would sign twice)"
+    )]
+    TooManyReplicas { object: String, replicas: i64 },
+    #[error(
+        "{object}: spec.strategy.type is {strategy:?}; it must be \"Recreate\", so the old pod stops before the new one starts and there are never two signers"
+    )]
+    UpdateStrategy { object: String, strategy: String },
+    #[error("{object}: {field}: {rule}")]
+    ForbiddenPodField {
+        object: String,
+        field: String,
+        rule: String,
+    },
+    #[error(
+        "{object}: volume {volume:?} uses {uses}; allowed: configMap, secret, emptyDir, downwardAPI and projected configMap/secret/downwardAPI (chain data comes from volumeClaimTemplates)"
+    )]
+    ForbiddenVolume {
+        object: String,
+        volume: String,
+        uses: String,
+    },
+    #[error(
+        "{object}: {field} annotation {key:?} is not allowed: list it in the network's spec.plugins.<kind>.renderer.allowedAnnotations (or, for a Service, in the resource's spec.service.annotations)"
+    )]
+    ForbiddenAnnotation {
+        object: String,
+        field: String,
+        key: String,
+    },
+    #[error("{object}: {field} = {value}: {rule}")]
+    ForbiddenServiceField {
+        object: String,
+        field: String,
+        value: String,
+        rule: String,
+    },
+    #[error(
+        "{object}: {field} holds what looks like a private key or mnemonic as a literal; keys reach a pod only through a Secret (secretKeyRef or a Secret volume)"
+    )]
+    LiteralKey { object: String, field: String },
 }
 
 impl EnvelopeError {
@@ -113,6 +265,16 @@ impl EnvelopeError {
             EnvelopeError::VolumeNotRetained { .. } => "VolumeNotRetained",
             EnvelopeError::TooManyObjects { .. } => "TooManyObjects",
             EnvelopeError::Duplicate { .. } => "Duplicate",
+            EnvelopeError::NameOutsideScope { .. } => "NameOutsideScope",
+            EnvelopeError::InvalidName { .. } => "InvalidName",
+            EnvelopeError::UnscopedSelector { .. } => "UnscopedSelector",
+            EnvelopeError::TooManyReplicas { .. } => "TooManyReplicas",
+            EnvelopeError::UpdateStrategy { .. } => "UpdateStrategy",
+            EnvelopeError::ForbiddenPodField { .. } => "ForbiddenPodField",
+            EnvelopeError::ForbiddenVolume { .. } => "ForbiddenVolume",
+            EnvelopeError::ForbiddenAnnotation { .. } => "ForbiddenAnnotation",
+            EnvelopeError::ForbiddenServiceField { .. } => "ForbiddenServiceField",
+            EnvelopeError::LiteralKey { .. } => "LiteralKey",
         }
     }
 }
@@ -206,36 +368,41 @@ fn seal_one(object: &Value, owner: &Owner) -> Result<(String, Value), Vec<Envelo
     }
     // Parsing into the typed object drops fields Kubernetes does not know and gives one
     // canonical shape; the checks below then see exactly what will be applied.
-    let sealed = match kind {
-        "StatefulSet" => typed::<StatefulSet>(object, &id, kind).and_then(|mut sts| {
-            check_statefulset(&sts, &id, owner)?;
+    let (mut sealed, mut errors) = match kind {
+        "StatefulSet" => {
+            let mut sts = typed::<StatefulSet>(object, &id, kind)?;
+            let errors = check_statefulset(&sts, &id, owner)
+                .err()
+                .unwrap_or_default();
             stamp(&mut sts.metadata, owner);
-            Ok(to_value(&sts))
-        }),
-        "Deployment" => typed::<Deployment>(object, &id, kind).and_then(|mut deployment| {
-            check_pod_template(&deployment.spec.template, &id, owner)?;
+            (to_value(&sts), errors)
+        }
+        "Deployment" => {
+            let mut deployment = typed::<Deployment>(object, &id, kind)?;
+            let errors = check_pod_template(&deployment.spec.template, &id, owner)
+                .err()
+                .unwrap_or_default();
             stamp(&mut deployment.metadata, owner);
-            Ok(to_value(&deployment))
-        }),
-        "Service" => typed::<Service>(object, &id, kind).map(|mut s| {
-            stamp(&mut s.metadata, owner);
-            to_value(&s)
-        }),
-        "ConfigMap" => typed::<ConfigMap>(object, &id, kind).map(|mut c| {
-            stamp(&mut c.metadata, owner);
-            to_value(&c)
-        }),
-        "PodDisruptionBudget" => typed::<PodDisruptionBudget>(object, &id, kind).map(|mut p| {
-            stamp(&mut p.metadata, owner);
-            to_value(&p)
-        }),
-        "NetworkPolicy" => typed::<NetworkPolicy>(object, &id, kind).map(|mut n| {
-            stamp(&mut n.metadata, owner);
-            to_value(&n)
-        }),
+            (to_value(&deployment), errors)
+        }
+        "Service" => (stamped::<Service>(object, &id, kind, owner)?, Vec::new()),
+        "ConfigMap" => (stamped::<ConfigMap>(object, &id, kind, owner)?, Vec::new()),
+        "PodDisruptionBudget" => (
+            stamped::<PodDisruptionBudget>(object, &id, kind, owner)?,
+            Vec::new(),
+        ),
+        "NetworkPolicy" => (
+            stamped::<NetworkPolicy>(object, &id, kind, owner)?,
+            Vec::new(),
+        ),
         _ => unreachable!("the allow-list only holds the kinds matched here"),
-    }?;
-    Ok((id, sealed))
+    };
+    errors.extend(confine::confine(kind, &mut sealed, owner));
+    if errors.is_empty() {
+        Ok((id, sealed))
+    } else {
+        Err(errors)
+    }
 }
 
 fn typed<T: DeserializeOwned>(
@@ -250,6 +417,18 @@ fn typed<T: DeserializeOwned>(
             reason: e.to_string(),
         }]
     })
+}
+
+/// Parses an object of a kind without pod templates and stamps what the host owns.
+fn stamped<T: DeserializeOwned + Serialize + kube::Resource>(
+    object: &Value,
+    id: &str,
+    kind: &str,
+    owner: &Owner,
+) -> Result<Value, Vec<EnvelopeError>> {
+    let mut parsed = typed::<T>(object, id, kind)?;
+    stamp(parsed.meta_mut(), owner);
+    Ok(to_value(&parsed))
 }
 
 fn to_value<T: Serialize>(object: &T) -> Value {
@@ -420,6 +599,9 @@ fn stamp(meta: &mut ObjectMeta, owner: &Owner) {
     labels.insert(LABEL_MANAGED_BY.to_string(), MANAGER.to_string());
     labels.insert(LABEL_INSTANCE.to_string(), owner.name.clone());
     labels.insert(LABEL_PART_OF.to_string(), owner.network.clone());
+    if let Some(component) = component(&owner.kind) {
+        labels.insert(LABEL_NAME.to_string(), component.to_string());
+    }
     meta.annotations.get_or_insert_with(BTreeMap::new).insert(
         ANNOTATION_RENDERED_BY.to_string(),
         owner.rendered_by.clone(),
@@ -442,6 +624,8 @@ mod tests {
             network: "devnet".into(),
             allowed_secrets: BTreeSet::from(["node-jwt".to_string()]),
             rendered_by: "op-node@sha256:00".into(),
+            service: ServiceExposure::default(),
+            allowed_annotations: BTreeSet::new(),
         }
     }
 
@@ -469,7 +653,11 @@ mod tests {
     fn statefulset(pod: Value) -> Value {
         json!({
             "apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "node"},
-            "spec": {"selector": {}, "serviceName": "node", "template": {"spec": pod}}
+            "spec": {
+                "selector": {"matchLabels": {LABEL_INSTANCE: "node", LABEL_NAME: "op-node"}},
+                "serviceName": "node",
+                "template": {"spec": pod}
+            }
         })
     }
 
@@ -621,7 +809,7 @@ mod tests {
 
     #[test]
     fn duplicates_and_malformed_objects_are_refused() {
-        let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}});
+        let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "node-x"}});
         assert_eq!(
             seal(&[cm.clone(), cm], &owner("OpNode")).unwrap_err()[0].reason(),
             "Duplicate"
@@ -634,7 +822,7 @@ mod tests {
 
     #[test]
     fn unknown_fields_are_dropped_by_the_typed_parse() {
-        let mut object = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}, "data": {"a": "b"}});
+        let mut object = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "node-x"}, "data": {"a": "b"}});
         object["sneaky"] = json!(true);
         let sealed = seal(&[object], &owner("OpNode")).unwrap();
         assert!(sealed[0].get("sneaky").is_none());

@@ -106,6 +106,7 @@ pub struct Devnet {
     pub network: OptimismNetwork,
     pub nodes: Vec<OpNode>,
     pub sequencer: Value,
+    pub batcher: Value,
 }
 
 pub fn devnet() -> Devnet {
@@ -132,6 +133,10 @@ pub fn devnet() -> Devnet {
             .map(|n| serde_json::from_value(n.clone()).unwrap())
             .collect(),
         sequencer: sequencer.clone(),
+        batcher: of_kind("OpBatcher")
+            .next()
+            .expect("the devnet has a batcher")
+            .clone(),
     }
 }
 

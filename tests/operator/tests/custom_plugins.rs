@@ -59,8 +59,14 @@ async fn upload(admin: &Client, namespace: &str, entries: &[(&str, &[u8])]) {
     upload_binary_config_map(admin, namespace, PLUGINS, entries).await;
 }
 
+/// A renderer stanza. Every chain here allows the runbook annotation the example renderer puts
+/// on pod templates and Services, as the example's README says a chain using it does.
 fn renderer(key: &str, bytes: &[u8]) -> Value {
-    json!({"configMapRef": {"name": PLUGINS, "key": key}, "sha256": sha256_hex(bytes)})
+    json!({
+        "configMapRef": {"name": PLUGINS, "key": key},
+        "sha256": sha256_hex(bytes),
+        "allowedAnnotations": ["example.org/runbook"],
+    })
 }
 
 fn policy(key: &str, bytes: &[u8], failure_policy: &str) -> Value {
@@ -938,7 +944,7 @@ async fn each_malicious_uploaded_plugin_is_contained_with_its_own_reason() {
             reason: "OutputRefused",
             load_failure: false,
             details: &[
-                "StatefulSet/misbehaving: restricted control 2 (Privileged)",
+                "StatefulSet/devnet-sequencer: restricted control 2 (Privileged)",
                 "(Host namespaces): hostNetwork",
                 "(HostPath volumes)",
             ],

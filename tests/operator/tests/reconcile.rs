@@ -338,6 +338,51 @@ async fn a_second_sequencer_is_refused_with_a_condition_an_event_and_no_child_ch
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cr_whose_child_name_is_taken_by_another_crs_child_is_refused_and_takes_nothing_over() {
+    let control_plane = control_plane();
+    let admin = control_plane.admin_client();
+    let namespace = control_plane
+        .create_test_namespace("reconcile-name-taken")
+        .await;
+    let operator = Operator::start(&namespace).await;
+    let before = network_and_sequencer(&admin, &namespace).await;
+    let taken = children(&admin, &namespace).await["Service/devnet-sequencer-p2p"].clone();
+    // A replica named like the sequencer's headless Service renders a Service of that name:
+    // a valid render, whose apply would take over (and later prune) the sequencer's Service.
+    let replica = devnet_subset(|_, name| name == "devnet-replica")
+        .replace("name: devnet-replica\n", "name: devnet-sequencer-p2p\n");
+    apply_yaml(&admin, &replica, Some(&namespace)).await;
+    let cr = wait_for_condition(
+        &admin,
+        &namespace,
+        "OpNode",
+        "devnet-sequencer-p2p",
+        "Ready",
+        "False",
+        Some("NotOwned"),
+    )
+    .await;
+    let rendered = condition(&cr, "Rendered").expect("a Rendered condition");
+    assert_eq!(rendered["reason"], "NotOwned");
+    let message = rendered["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("Service/devnet-sequencer-p2p (controlled by OpNode/devnet-sequencer)"),
+        "{message}"
+    );
+    let event = wait_for_event(&admin, &namespace, "devnet-sequencer-p2p", "NotOwned").await;
+    assert_eq!(event["type"], "Warning");
+    operator.settle(Duration::from_secs(2)).await;
+    let after = children(&admin, &namespace).await;
+    assert_eq!(versions(&after), before, "a child changed or was created");
+    assert_eq!(
+        after["Service/devnet-sequencer-p2p"]["metadata"]["ownerReferences"],
+        taken["metadata"]["ownerReferences"],
+        "the sequencer's Service changed hands"
+    );
+    operator.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_pointing_at_a_missing_sequencer_is_refused_with_a_condition_an_event_and_no_child_change()
  {
     let control_plane = control_plane();

@@ -143,7 +143,8 @@ fn renderer_output_passes_the_host_envelope() {
     for (name, input) in common::fixtures() {
         eprintln!("fixture {name}");
         sequencers += usize::from(common::is_sequencer(&input));
-        support::assert_sealed(&render(&input), &input);
+        // Its network allows the runbook annotation (`allowedAnnotations`, README).
+        support::assert_sealed_allowing(&render(&input), &input, &["example.org/runbook"]);
     }
     // The PodDisruptionBudget went through the envelope at least once.
     assert!(sequencers >= 1);

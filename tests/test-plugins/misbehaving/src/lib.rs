@@ -43,8 +43,14 @@ impl Guest for Misbehaving {
     }
 
     fn render(input: RenderInput) -> Result<RenderOutput, PluginError> {
-        let mut objects = vec![config_map(&input.kind)];
-        misbehave(&mut objects, &input.kind);
+        // Named after the CR and selecting its pods, as the envelope requires of every child:
+        // the one rule a feature breaks is then the only one.
+        let name = serde_json::from_str::<serde_json::Value>(&input.resource)
+            .ok()
+            .and_then(|r| r["metadata"]["name"].as_str().map(str::to_owned))
+            .unwrap_or_else(|| "misbehaving".into());
+        let mut objects = vec![config_map(&name, &input.kind)];
+        misbehave(&mut objects, &name, &input.kind);
         Ok(RenderOutput {
             objects,
             warnings: Vec::new(),
@@ -54,7 +60,7 @@ impl Guest for Misbehaving {
 
 /// Does whatever the enabled feature asks for (nothing without a feature).
 #[allow(unused_variables, clippy::ptr_arg)]
-fn misbehave(objects: &mut Vec<String>, kind: &str) {
+fn misbehave(objects: &mut Vec<String>, name: &str, kind: &str) {
     #[cfg(feature = "endless-loop")]
     endless_loop();
     #[cfg(feature = "memory-bomb")]
@@ -80,14 +86,14 @@ fn misbehave(objects: &mut Vec<String>, kind: &str) {
             .into(),
     );
     #[cfg(feature = "privileged-pod")]
-    objects.push(stateful_set(PRIVILEGED_POD));
+    objects.push(stateful_set(name, PRIVILEGED_POD));
     #[cfg(feature = "foreign-secret")]
-    objects.push(stateful_set(FOREIGN_SECRET_POD));
+    objects.push(stateful_set(name, FOREIGN_SECRET_POD));
 }
 
-fn config_map(kind: &str) -> String {
+fn config_map(name: &str, kind: &str) -> String {
     format!(
-        r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"misbehaving"}},"data":{{"for":"{kind}"}}}}"#
+        r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"{name}-misbehaving"}},"data":{{"for":"{kind}"}}}}"#
     )
 }
 
@@ -131,13 +137,15 @@ const FOREIGN_SECRET_POD: &str = r#"{
   "volumes": [{"name": "key", "secret": {"secretName": "other-chain-batcher-key"}}]
 }"#;
 
-/// A StatefulSet (an allowed kind for an OpNode) running `pod`.
+/// A StatefulSet (an allowed kind for an OpNode) of the OpNode `name`, running `pod`.
 #[cfg(any(feature = "privileged-pod", feature = "foreign-secret"))]
-fn stateful_set(pod: &str) -> String {
+fn stateful_set(name: &str, pod: &str) -> String {
+    let selector =
+        format!(r#"{{"app.kubernetes.io/instance":"{name}","app.kubernetes.io/name":"op-node"}}"#);
     format!(
-        r#"{{"apiVersion":"apps/v1","kind":"StatefulSet","metadata":{{"name":"misbehaving"}},
-"spec":{{"serviceName":"misbehaving","selector":{{"matchLabels":{{"app":"misbehaving"}}}},
-"template":{{"metadata":{{"labels":{{"app":"misbehaving"}}}},"spec":{pod}}}}}}}"#
+        r#"{{"apiVersion":"apps/v1","kind":"StatefulSet","metadata":{{"name":"{name}"}},
+"spec":{{"serviceName":"{name}","selector":{{"matchLabels":{selector}}},
+"template":{{"metadata":{{"labels":{selector}}},"spec":{pod}}}}}}}"#
     )
 }
 
