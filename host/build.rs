@@ -22,7 +22,12 @@ const BUNDLED: &[(&str, &str)] = &[
 
 fn main() {
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+    // Read when the script runs, not baked in with `env!` when it is compiled: a build script
+    // compiled in one checkout is reused by another that shares the target directory, and
+    // paths of the first checkout would make every build of the second rerun it (and rebuild
+    // the operator and every test that links it).
+    let manifest_dir = env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let workspace = Path::new(&manifest_dir)
         .parent()
         .expect("host/ sits in the workspace")
         .to_path_buf();
