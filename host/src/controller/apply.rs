@@ -191,6 +191,12 @@ pub fn ownership(live: &Value, owner_kind: &str, instance: &str, uid: &str) -> O
         };
         return if text("uid") == uid {
             Ownership::Owned
+        } else if text("kind") == owner_kind && text("name") == instance {
+            // A deleted CR of the same name: the garbage collector removes it soon.
+            Ownership::Foreign(format!(
+                "left by a deleted {owner_kind}/{instance} (uid {}) until the garbage collector removes it",
+                text("uid")
+            ))
         } else {
             Ownership::Foreign(format!("controlled by {}/{}", text("kind"), text("name")))
         };
@@ -346,6 +352,18 @@ mod tests {
             ownership(&live, "OpNode", "seq", "u1"),
             Ownership::Foreign("controlled by OpNode/other".into())
         );
+    }
+
+    #[test]
+    fn a_child_of_a_deleted_cr_of_the_same_name_is_foreign_until_collected() {
+        let live = live_with(
+            json!([{"kind": "OpNode", "name": "seq", "uid": "old", "controller": true}]),
+            json!({}),
+        );
+        let Ownership::Foreign(whose) = ownership(&live, "OpNode", "seq", "new") else {
+            panic!("a deleted CR's child was taken over");
+        };
+        assert!(whose.contains("deleted OpNode/seq (uid old)"), "{whose}");
     }
 
     #[test]

@@ -30,6 +30,9 @@ use crate::upgrade::{self, Readiness};
 pub const ANNOTATION_PAUSED: &str = "optimism.io/paused";
 use crate::validate::{self, Peers};
 
+/// The reason of a render refused because a child's name belongs to someone else.
+const NOT_OWNED: &str = "NotOwned";
+
 /// Why a CR was refused: the reason (CamelCase) and a message naming the field and the fix.
 struct Refusal {
     /// Which aspect failed: validity (host rules, Secrets) or the render (plugin, envelope).
@@ -281,7 +284,7 @@ pub async fn reconcile<K: Kind>(
             if !foreign.is_empty() {
                 let refusal = Refusal {
                     rendering: true,
-                    reason: "NotOwned".to_string(),
+                    reason: NOT_OWNED.to_string(),
                     message: format!(
                         "the names of its children are taken: {}; nothing was applied. Rename or delete those objects, or give this resource another name",
                         foreign.join(", ")
@@ -400,7 +403,14 @@ pub async fn reconcile<K: Kind>(
                 )
                 .await;
             }
-            return Ok(Action::requeue(context.settings.resync));
+            // A name taken by a deleted CR's child frees itself when the garbage collector
+            // gets to it, and that sends this CR no event: look again soon.
+            let again = if refusal.reason == NOT_OWNED {
+                context.settings.retry
+            } else {
+                context.settings.resync
+            };
+            return Ok(Action::requeue(again));
         }
     };
 

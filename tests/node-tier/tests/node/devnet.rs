@@ -941,6 +941,22 @@ async fn a_recreated_sequencer_resumes_from_its_retained_claim(admin: &Client, d
             file.to_str().unwrap(),
         ],
     );
+    // Its old children may outlive the old CR by a moment (the garbage collector removes them):
+    // the new CR waits for them, then gets its own, within a minute.
+    eventually(
+        "the recreated sequencer's children are applied",
+        Duration::from_secs(60),
+        || async {
+            let cr = get_cr(admin, ns, "OpNode", SEQUENCER).await;
+            let applied = condition(&cr, "Applied").is_some_and(|c| c["status"] == "True");
+            if applied {
+                Ok(Some(()))
+            } else {
+                Err(cr["status"].to_string())
+            }
+        },
+    )
+    .await;
     pods::wait_ready(admin, ns, &pod_of(SEQUENCER), RESTART).await;
     assert_eq!(
         claims.get(&claim).await.expect("the claim").uid(),

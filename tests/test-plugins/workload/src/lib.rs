@@ -53,7 +53,9 @@ impl Renderer for WorkloadOpNode {
             .ok_or_else(|| PluginError::invalid("metadata.name is missing"))?
             .to_owned();
         let jwt = input.require_secret("jwt")?;
-        let labels = k8s::labels("test-workload", &name, "node");
+        // `app.kubernetes.io/name` is the kind's component whatever runs: with the instance it
+        // is the identity the host requires in every selector.
+        let labels = k8s::labels("op-node", &name, "test-workload");
         let selector = labels
             .iter()
             .filter(|(key, _)| key.as_str() != "app.kubernetes.io/managed-by")
