@@ -53,13 +53,18 @@ bash tests/node/host-state.sh >"$host_before"
 
 # One build of every test binary, then the runs: everything but the node tier, then the node
 # tier (its own package). Side by side they took 9.5 min instead of about 12, but the load made the
-# devnet's timing flaky on 2 cores, so they run one after the other.
+# devnet's timing flaky on 2 cores, so they run one after the other; within the first group two
+# binaries run at once.
 node_tier=opstack-node-tier-tests
 step "build every test" cargo test --target "$test_target" --workspace --no-run --quiet "$@"
-echo "==> cargo test: the workspace but the node tier" >&2
+echo "==> cargo test: the workspace but the node tier, two test binaries at a time, then doctests" >&2
 t0=$SECONDS
-cargo test --target "$test_target" --workspace --exclude "$node_tier" --no-fail-fast "$@"
-rest_status=$?
+# Two at a time: these binaries mostly wait on their API server or L1 node (tests/run-test-binaries.sh).
+bash tests/run-test-binaries.sh 2 --target "$test_target" --workspace --exclude "$node_tier" "$@"
+binaries_status=$?
+cargo test --target "$test_target" --workspace --exclude "$node_tier" --doc --no-fail-fast "$@"
+doc_status=$?
+rest_status=$((binaries_status != 0 || doc_status != 0))
 echo "    the workspace but the node tier: $((SECONDS - t0)) s (exit $rest_status)" >&2
 echo "==> cargo test: the node tier ($node_tier, its test target node)" >&2
 t0=$SECONDS

@@ -134,7 +134,10 @@ type Change = fn(&mut Vec<Value>);
 /// for: the baseline every hostile change starts from.
 fn bundled(kind: &str, resource: &Value, stem: &str) -> (Vec<Value>, Owner) {
     let devnet = devnet();
-    let runtime = Runtime::new(RuntimeConfig::default()).unwrap();
+    // One runtime for the file: it keeps what it compiled, so each bundled plugin is compiled
+    // once however many cases start from it.
+    static RUNTIME: std::sync::OnceLock<Runtime> = std::sync::OnceLock::new();
+    let runtime = RUNTIME.get_or_init(|| Runtime::new(RuntimeConfig::default()).unwrap());
     let plugins = KindPlugins::renderer(runtime.load(&plugin_bytes(stem)).unwrap());
     let sealed = opstack_operator::controller::pipeline::render(
         kind,

@@ -95,7 +95,7 @@ impl Conditions {
             "type": type_,
             "status": status.as_str(),
             "reason": reason,
-            "message": message,
+            "message": capped_message(message),
             "observedGeneration": self.generation,
             "lastTransitionTime": transition,
         });
@@ -164,8 +164,34 @@ pub fn patch_if_changed(
     (!same).then(|| json!({ "status": new }))
 }
 
+/// The API server refuses a condition message over 32768 bytes, and with it the whole status
+/// write: a longer message (many refused objects, each with its reason) is cut to fit.
+pub const MAX_CONDITION_MESSAGE: usize = 32768;
+
+fn capped_message(message: &str) -> String {
+    if message.len() <= MAX_CONDITION_MESSAGE {
+        return message.to_string();
+    }
+    let note = " … (cut to fit a condition; the operator's log has the whole message)";
+    let mut end = MAX_CONDITION_MESSAGE - note.len();
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{note}", &message[..end])
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_condition_message_is_cut_to_what_the_api_server_accepts() {
+        let long = "é".repeat(MAX_CONDITION_MESSAGE);
+        let capped = capped_message(&long);
+        assert!(capped.len() <= MAX_CONDITION_MESSAGE, "{}", capped.len());
+        assert!(capped.ends_with("has the whole message)"));
+        assert_eq!(capped_message("short"), "short");
+    }
+
     use super::*;
 
     #[test]

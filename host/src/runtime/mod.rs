@@ -55,7 +55,7 @@ use sandbox::State;
 pub struct Limits {
     /// Wall-clock time per call, instantiation included.
     pub deadline: Duration,
-    /// Linear memory per store.
+    /// Linear memory of one call: all its linear memories together.
     pub memory_bytes: usize,
     /// Elements per table.
     pub table_elements: usize,
@@ -435,7 +435,7 @@ impl Plugin {
                     })?
                     .map_err(plugin_error)?;
                 output::check_counts_and_sizes(&[], &warnings, &exec.limits.output)?;
-                Ok(warnings)
+                Ok(warnings.into_iter().map(output::cap_text).collect())
             })
         })
     }
@@ -463,6 +463,11 @@ impl Plugin {
                     .map(|v| format!("{}{}{}", v.object, v.rule, v.message))
                     .collect();
                 output::check_counts_and_sizes(&as_text, &out.warnings, &exec.limits.output)?;
+                let mut out = out;
+                out.warnings = out.warnings.into_iter().map(output::cap_text).collect();
+                for violation in &mut out.violations {
+                    violation.message = output::cap_text(std::mem::take(&mut violation.message));
+                }
                 Ok(out)
             })
         })
@@ -501,8 +506,10 @@ impl Exec {
 
 fn plugin_error(error: PluginError) -> Error {
     match error {
-        PluginError::Invalid(problems) => Error::Invalid(problems),
-        PluginError::Internal(message) => Error::Internal(message),
+        PluginError::Invalid(problems) => {
+            Error::Invalid(problems.into_iter().map(output::cap_text).collect())
+        }
+        PluginError::Internal(message) => Error::Internal(output::cap_text(message)),
     }
 }
 
@@ -511,8 +518,10 @@ fn engine_config(limits: &Limits) -> Config {
     config.epoch_interruption(true);
     config.consume_fuel(limits.fuel.is_some());
     config.max_wasm_stack(512 << 10);
-    // Same input, same bytes, on any CPU.
+    // Same input, same bytes, on any CPU: canonical NaNs, and relaxed SIMD with one defined
+    // result instead of whatever the host CPU's instruction gives.
     config.cranelift_nan_canonicalization(true);
+    config.relaxed_simd_deterministic(true);
     // A fresh sandbox per call spends most of its time mapping and faulting in new memory;
     // pooled slots keep the first pages resident between calls (BENCHMARKS.md).
     let mut pooling = wasmtime::PoolingAllocationConfig::new();

@@ -29,6 +29,23 @@ impl Default for OutputLimits {
     }
 }
 
+/// Longest text of a plugin's that the host keeps: one warning, one error or problem, one
+/// violation message. Plugin text ends up in conditions, Events and log lines; a plugin must not
+/// be able to fill them (an Event note holds 1 KiB, a status patch fails past 32 KiB a message).
+pub const MAX_TEXT_BYTES: usize = 1024;
+
+/// `text` cut to [`MAX_TEXT_BYTES`] on a character boundary, saying how much was cut.
+pub fn cap_text(text: String) -> String {
+    if text.len() <= MAX_TEXT_BYTES {
+        return text;
+    }
+    let mut end = MAX_TEXT_BYTES;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} more bytes cut)", &text[..end], text.len() - end)
+}
+
 /// A render's output after the checks: parsed objects, in the plugin's order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rendered {
@@ -60,6 +77,7 @@ pub fn check_render_output(
     limits: &OutputLimits,
 ) -> Result<Rendered, Error> {
     check_counts_and_sizes(&objects, &warnings, limits)?;
+    let warnings = warnings.into_iter().map(cap_text).collect();
     let objects = objects
         .iter()
         .enumerate()
@@ -187,6 +205,16 @@ fn write_canonical(value: &Value, out: &mut Vec<u8>) {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn plugin_text_is_cut_on_a_character_boundary_and_says_so() {
+        let text = "ü".repeat(MAX_TEXT_BYTES);
+        let capped = cap_text(text.clone());
+        assert!(capped.starts_with(&"ü".repeat(MAX_TEXT_BYTES / 2)));
+        assert!(capped.ends_with(&format!("({} more bytes cut)", text.len() - MAX_TEXT_BYTES)));
+        assert_eq!(cap_text("fine".into()), "fine");
+    }
+
     use super::*;
 
     const CM: &str = r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a"}}"#;

@@ -38,6 +38,7 @@ pub(crate) fn new_store(
     let wasi = deterministic_wasi(stderr.clone());
     let limiter = Limiter {
         memory_bytes: limits.memory_bytes,
+        memory_in_use: 0,
         table_elements: limits.table_elements,
         instances: limits.instances,
         tables: limits.tables,
@@ -101,8 +102,14 @@ impl HostMonotonicClock for FrozenClock {
 
 /// Refuses growth past the limits by returning an error (which traps the guest at once)
 /// rather than `Ok(false)`, so the cause survives as a typed [`LimitHit`] in the error chain.
+///
+/// The memory limit bounds the sum of every linear memory of the call, not each one: a plugin
+/// with four memories would otherwise get four times the limit, and the operator's memory
+/// budget (renders at once times this limit) would not hold.
 struct Limiter {
     memory_bytes: usize,
+    /// Bytes of every linear memory of the store so far.
+    memory_in_use: usize,
     table_elements: usize,
     instances: usize,
     tables: usize,
@@ -112,17 +119,22 @@ struct Limiter {
 impl ResourceLimiter for Limiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.memory_bytes {
+        // Called with `current` 0 when a memory is created, so the sum covers initial sizes too.
+        let total = self
+            .memory_in_use
+            .saturating_add(desired.saturating_sub(current));
+        if total > self.memory_bytes {
             return Err(wasmtime::Error::new(LimitHit {
                 resource: "memory",
-                desired,
+                desired: total,
                 limit: self.memory_bytes,
             }));
         }
+        self.memory_in_use = total;
         Ok(true)
     }
 
@@ -152,5 +164,38 @@ impl ResourceLimiter for Limiter {
 
     fn memories(&self) -> usize {
         self.memories
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limiter(memory_bytes: usize) -> Limiter {
+        Limiter {
+            memory_bytes,
+            memory_in_use: 0,
+            table_elements: 10,
+            instances: 4,
+            tables: 4,
+            memories: 4,
+        }
+    }
+
+    #[test]
+    fn the_memory_limit_bounds_all_linear_memories_of_a_call_together() {
+        let mut limiter = limiter(64 << 20);
+        // Two memories of 30 MiB fit, growing one by 10 MiB does not: 70 MiB in all.
+        assert!(limiter.memory_growing(0, 30 << 20, None).unwrap());
+        assert!(limiter.memory_growing(0, 30 << 20, None).unwrap());
+        let refused = limiter
+            .memory_growing(30 << 20, 40 << 20, None)
+            .unwrap_err();
+        let hit = refused
+            .downcast_ref::<LimitHit>()
+            .expect("a typed LimitHit");
+        assert_eq!(hit.desired, 70 << 20);
+        // Growth within the total still works.
+        assert!(limiter.memory_growing(30 << 20, 34 << 20, None).unwrap());
     }
 }
