@@ -173,10 +173,7 @@ fn capped_message(message: &str) -> String {
         return message.to_string();
     }
     let note = " … (cut to fit a condition; the operator's log has the whole message)";
-    let mut end = MAX_CONDITION_MESSAGE - note.len();
-    while !message.is_char_boundary(end) {
-        end -= 1;
-    }
+    let end = message.floor_char_boundary(MAX_CONDITION_MESSAGE - note.len());
     format!("{}{note}", &message[..end])
 }
 
