@@ -122,6 +122,43 @@ fn forbidden_import_is_refused_at_load() {
 }
 
 #[test]
+fn imports_are_refused_before_the_plugin_is_compiled() {
+    let cache = std::env::temp_dir().join(format!(
+        "opstack-plugin-cache-imports-{}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&cache);
+    let runtime = Runtime::new(RuntimeConfig {
+        cache_dir: Some(cache.clone()),
+        ..RuntimeConfig::default()
+    })
+    .unwrap();
+    let err = runtime
+        .load(&misbehaving("forbidden-import"))
+        .expect_err("must be refused");
+    assert_eq!(err.reason(), "ForbiddenImport", "{err:?}");
+    // A compile writes its artifact to the cache; a refusal before it leaves none.
+    let artifacts: Vec<_> = std::fs::read_dir(&cache)
+        .unwrap()
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "cwasm"))
+        .collect();
+    assert!(artifacts.is_empty(), "compiled anyway: {artifacts:?}");
+    std::fs::remove_dir_all(&cache).unwrap();
+}
+
+#[test]
+fn imports_read_from_the_binary_are_the_ones_the_engine_sees() {
+    let wasm = plugin_bytes(GOOD);
+    let plugin = runtime().load(&wasm).unwrap();
+    assert_eq!(
+        opstack_operator::runtime::component_imports(&wasm).unwrap(),
+        plugin.imports()
+    );
+}
+
+#[test]
 fn other_contract_major_is_refused_at_load() {
     let err = runtime()
         .load(&misbehaving("wrong-major"))

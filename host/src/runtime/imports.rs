@@ -37,6 +37,36 @@ pub const ALLOWED_IMPORTS: &[&str] = &[
 /// The WASI version line the host links (wasmtime-wasi 48 implements 0.2.x).
 const WASI_VERSION_PREFIX: &str = "0.2.";
 
+/// The top-level imports of a component binary, read without compiling it: nothing of an
+/// uploaded plugin reaches Cranelift before its imports are known to be allowed. Imports of
+/// nested modules and components are the component's own business (they are satisfied
+/// inside it or by its top-level imports), and so are imports of a type equal to one the
+/// component already has (how a world names the contract's types): neither reaches the host.
+pub fn component_imports(wasm: &[u8]) -> Result<Vec<String>, Error> {
+    use wasmparser::{ComponentTypeRef, Parser, Payload, TypeBounds};
+    let invalid = |e: wasmparser::BinaryReaderError| Error::InvalidModule {
+        message: format!("reading the component's imports: {e}"),
+    };
+    let mut imports = Vec::new();
+    let mut depth = 0usize;
+    for payload in Parser::new(0).parse_all(wasm) {
+        match payload.map_err(invalid)? {
+            Payload::ModuleSection { .. } | Payload::ComponentSection { .. } => depth += 1,
+            Payload::End(_) => depth = depth.saturating_sub(1),
+            Payload::ComponentImportSection(section) if depth == 0 => {
+                for import in section {
+                    let import = import.map_err(invalid)?;
+                    if !matches!(import.ty, ComponentTypeRef::Type(TypeBounds::Eq(_))) {
+                        imports.push(import.name.name.to_string());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(imports)
+}
+
 /// Refuses the component if any import is not on the allow-list, naming all of them.
 pub fn check_imports<'a>(imports: impl IntoIterator<Item = &'a str>) -> Result<(), Error> {
     let forbidden: Vec<&str> = imports.into_iter().filter(|i| !is_allowed(i)).collect();

@@ -41,7 +41,7 @@ pub use bindings::types::{
 pub use cache::{ArtifactCache, sha256_hex};
 pub use contract::{CONTRACT_VERSION, check_contract};
 pub use error::Error;
-pub use imports::{ALLOWED_IMPORTS, check_imports};
+pub use imports::{ALLOWED_IMPORTS, check_imports, component_imports};
 pub use output::{OutputLimits, Rendered, check_render_output};
 pub use pool::WORKER_STACK_BYTES;
 
@@ -89,14 +89,26 @@ impl Default for Limits {
     }
 }
 
+/// Calls at once by default: more cores do not buy more renders, since reconciles wait on the
+/// API far longer than on a plugin.
+pub const MAX_WORKERS: usize = 4;
+
+/// Linear memory every call at once may hold by default: 4 × 64 MiB, a quarter of the 1 GiB
+/// limit of `deploy/operator.yaml`.
+pub const MEMORY_BUDGET: usize = 256 << 20;
+
 /// How to build a [`Runtime`].
 #[derive(Debug, Clone)]
 pub struct RuntimeConfig {
     pub limits: Limits,
     /// Private directory for precompiled plugins; `None` compiles on every start.
     pub cache_dir: Option<PathBuf>,
-    /// Calls that may run at once (worker threads).
+    /// Calls that may run at once (worker threads). Each may use `limits.memory_bytes`, so
+    /// `workers × memory_bytes` must fit `memory_budget`.
     pub workers: usize,
+    /// Linear memory all calls at once may hold: the share of the operator's memory limit
+    /// given to plugins (`docs/security.md`, "the arithmetic").
+    pub memory_budget: usize,
     /// Granularity of the deadline: a call is stopped between `deadline` and `deadline + epoch_tick`.
     pub epoch_tick: Duration,
     /// Plugins kept loaded besides the pinned ones; beyond it the least recently used is
@@ -109,7 +121,10 @@ impl Default for RuntimeConfig {
         RuntimeConfig {
             limits: Limits::default(),
             cache_dir: None,
-            workers: thread::available_parallelism().map_or(2, |n| n.get()),
+            workers: thread::available_parallelism()
+                .map_or(2, |n| n.get())
+                .min(MAX_WORKERS),
+            memory_budget: MEMORY_BUDGET,
             epoch_tick: Duration::from_millis(10),
             max_loaded_plugins: 32,
         }
@@ -127,6 +142,9 @@ struct Shared {
     linker: Linker<State>,
     cache: Option<ArtifactCache>,
     plugins: Mutex<loaded::LoadedSet<Plugin>>,
+    /// Held while Cranelift compiles: one plugin at a time, so uploads at once cost the CPU
+    /// and memory of one compile, not of all.
+    compiling: Mutex<()>,
 }
 
 /// What a call needs; plugins hold it, so it must not hold plugins.
@@ -175,6 +193,16 @@ impl Exports {
 impl Runtime {
     /// Creates the engine, the epoch ticker and the worker threads.
     pub fn new(config: RuntimeConfig) -> Result<Self, Error> {
+        let workers = config.workers.max(1);
+        if workers.saturating_mul(config.limits.memory_bytes) > config.memory_budget {
+            return Err(Error::Host {
+                message: format!(
+                    "{workers} plugin calls at once of {} MiB each do not fit the plugin memory budget of {} MiB; run fewer workers or raise the budget",
+                    config.limits.memory_bytes >> 20,
+                    config.memory_budget >> 20
+                ),
+            });
+        }
         let engine = Engine::new(&engine_config(&config.limits)).map_err(|e| Error::Host {
             message: format!("cannot create the wasm engine: {e:#}"),
         })?;
@@ -193,7 +221,7 @@ impl Runtime {
             engine,
             limits: config.limits,
             ticks,
-            pool: pool::Pool::new(config.workers)?,
+            pool: pool::Pool::new(workers)?,
         };
         Ok(Runtime {
             shared: Arc::new(Shared {
@@ -201,6 +229,7 @@ impl Runtime {
                 linker,
                 cache,
                 plugins: Mutex::new(loaded::LoadedSet::new(config.max_loaded_plugins)),
+                compiling: Mutex::new(()),
             }),
         })
     }
@@ -210,8 +239,9 @@ impl Runtime {
         &self.shared.exec.limits
     }
 
-    /// Loads a plugin: checks size and format, compiles it (or takes it from the disk cache),
-    /// checks its imports against the allow-list and its exports against the contract, then
+    /// Loads a plugin: checks size, format and imports (against the allow-list, before any
+    /// compile), compiles it (or takes it from the disk cache), checks its exports against the
+    /// contract, then
     /// calls `info` and checks the contract version. Loading the same bytes twice returns the
     /// same plugin without compiling again.
     pub fn load(&self, wasm: &[u8]) -> Result<Plugin, Error> {
@@ -227,6 +257,7 @@ impl Runtime {
             return Ok(plugin);
         }
         check_component_header(wasm)?;
+        check_imports(component_imports(wasm)?.iter().map(String::as_str))?;
         let component = self.compile(&sha256, wasm)?;
         let plugin = self.prepare(component, sha256.clone(), wasm.len())?;
         Ok(self.plugins().insert(&sha256, plugin))
@@ -271,6 +302,11 @@ impl Runtime {
 
     fn compile(&self, sha256: &str, wasm: &[u8]) -> Result<Component, Error> {
         let engine = &self.shared.exec.engine;
+        let _one_at_a_time = self
+            .shared
+            .compiling
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         match &self.shared.cache {
             Some(cache) => cache
                 .load_or_compile(engine, sha256, wasm)
@@ -288,7 +324,6 @@ impl Runtime {
             .imports(&exec.engine)
             .map(|(name, _)| name.to_owned())
             .collect();
-        check_imports(imports.iter().map(String::as_str))?;
         let pre = self
             .shared
             .linker
@@ -616,6 +651,23 @@ fn check_info(info: &PluginInfo, exported: Role) -> Result<(), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn calls_at_once_times_their_memory_must_fit_the_budget() {
+        let config = RuntimeConfig::default();
+        assert!(config.workers * config.limits.memory_bytes <= config.memory_budget);
+        let too_many = RuntimeConfig {
+            workers: 5,
+            ..RuntimeConfig::default()
+        };
+        let Err(Error::Host { message }) = Runtime::new(too_many) else {
+            panic!("5 × 64 MiB must not fit 256 MiB");
+        };
+        assert!(
+            message.contains("5 plugin calls at once of 64 MiB"),
+            "{message}"
+        );
+    }
 
     #[test]
     fn deadline_never_fires_early_and_at_most_one_tick_late() {
