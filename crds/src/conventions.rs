@@ -40,6 +40,12 @@ pub mod endpoint {
     pub const ROLLUP_P2P: &str = "rollup-p2p";
 }
 
+/// The label of the namespace the operator runs in, which NetworkPolicies admit the operator's
+/// pod from (to read a component's live status). Only who may label namespaces can set it.
+pub const OPERATOR_NAMESPACE_LABEL: &str = "optimism.io/operator-namespace";
+/// The operator pod's own label (`deploy/operator.yaml`).
+pub const OPERATOR_POD_LABEL: (&str, &str) = ("app.kubernetes.io/name", "opstack-operator");
+
 /// Name of the headless Service through which an `OpNode`'s P2P ports are reached.
 pub fn p2p_service(opnode: &str) -> String {
     format!("{opnode}-p2p")

@@ -48,6 +48,10 @@ enum Command {
     /// Run the operator: reconcile every OptimismNetwork, OpNode, OpBatcher, OpProposer and
     /// OpChallenger into their children, until SIGTERM. Uses the in-cluster config or the kubeconfig.
     Run(opstack_operator::cli::run::RunArgs),
+    /// Print the operator's ServiceAccount and rights: the cluster-wide install
+    /// (`deploy/rbac.yaml`), or a namespaced one with `--namespace` (a Role per namespace and
+    /// nothing cluster-wide).
+    Rbac(opstack_operator::cli::rbac::RbacArgs),
     /// Tools for plugin files (`.wasm` components).
     Plugin {
         #[command(subcommand)]
@@ -101,6 +105,10 @@ fn main() -> ExitCode {
                 &mut std::io::stderr().lock(),
             )
             .map_err(Into::into)
+        }
+        Command::Rbac(args) => {
+            opstack_operator::cli::rbac::run(&args, &mut std::io::stdout().lock())
+                .map_err(Into::into)
         }
         Command::Run(args) => opstack_operator::cli::run::run(args).map_err(Into::into),
         Command::Plugin { command } => {

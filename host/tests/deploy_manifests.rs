@@ -51,3 +51,53 @@ fn the_operator_is_started_with_flags_the_binary_knows() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+#[test]
+fn deploy_rbac_is_what_the_rbac_command_prints() {
+    let committed =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/rbac.yaml"))
+            .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_opstack-operator"))
+        .arg("rbac")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stdout) == committed,
+        "deploy/rbac.yaml is stale: regenerate it with `cargo run -p opstack-operator -- rbac > deploy/rbac.yaml`"
+    );
+}
+
+/// `1Gi`, `256Mi` → bytes.
+fn quantity_bytes(quantity: &str) -> usize {
+    let (number, unit) = quantity.split_at(quantity.find(|c: char| !c.is_ascii_digit()).unwrap());
+    let shift = match unit {
+        "Ki" => 10,
+        "Mi" => 20,
+        "Gi" => 30,
+        other => panic!("unit {other}"),
+    };
+    number.parse::<usize>().unwrap() << shift
+}
+
+#[test]
+fn every_plugin_call_at_once_fits_a_quarter_of_the_operators_memory_limit() {
+    use opstack_operator::runtime::RuntimeConfig;
+    let pod = operator_deployment().spec.template.spec.unwrap();
+    let limit = pod.containers[0]
+        .resources
+        .as_ref()
+        .and_then(|r| r.limits.as_ref())
+        .and_then(|l| l.get("memory"))
+        .map(|q| quantity_bytes(&q.0))
+        .expect("the operator has a memory limit");
+    let config = RuntimeConfig::default();
+    // The rest is the operator itself: caches of the watched objects, the compiled plugins,
+    // one compile at a time.
+    assert!(
+        config.memory_budget <= limit / 4,
+        "{} > {limit} / 4",
+        config.memory_budget
+    );
+    assert!(config.workers * config.limits.memory_bytes <= config.memory_budget);
+}

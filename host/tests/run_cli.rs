@@ -45,8 +45,14 @@ async fn run_reconciles_logs_json_and_stops_cleanly_on_sigterm() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let control_plane = ControlPlane::shared(ControlPlaneConfig::default);
     let admin = control_plane.admin_client();
-    let rbac = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/rbac.yaml"))
+    let namespace = control_plane.create_test_namespace("run-cli").await;
+    // The cluster-wide install, with the Secret rights bound in the chain's namespace.
+    let rbac = Command::new(env!("CARGO_BIN_EXE_opstack-operator"))
+        .args(["rbac", "--secrets-namespace", &namespace])
+        .output()
         .unwrap();
+    assert!(rbac.status.success());
+    let rbac = String::from_utf8(rbac.stdout).unwrap();
     for document in serde_yaml::Deserializer::from_str(&rbac) {
         let object = Value::deserialize(document).unwrap();
         let namespace = object
@@ -55,7 +61,6 @@ async fn run_reconciles_logs_json_and_stops_cleanly_on_sigterm() {
             .map(str::to_string);
         apply(&admin, &object, namespace.as_deref()).await;
     }
-    let namespace = control_plane.create_test_namespace("run-cli").await;
     let secret: k8s_openapi::api::core::v1::Secret = serde_json::from_value(json!({
         "metadata": {"name": "l1"}, "stringData": {"rpc-url": "http://l1:8545"}
     }))

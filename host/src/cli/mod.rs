@@ -4,5 +4,6 @@ pub mod crds;
 pub mod discover;
 pub mod genesis;
 pub mod plugin;
+pub mod rbac;
 pub mod render;
 pub mod run;

@@ -21,6 +21,10 @@ pub struct RunArgs {
     /// Log format.
     #[arg(long, value_enum, default_value = "json")]
     pub log_format: LogFormat,
+    /// Watch only this namespace (repeat for more): the namespaced install, whose Roles grant
+    /// nothing elsewhere (`opstack-operator rbac --namespace …`). Unset: every namespace.
+    #[arg(long = "namespace", value_name = "NAMESPACE")]
+    pub namespaces: Vec<String>,
     /// Reconciles at once, per kind.
     #[arg(long, default_value_t = 4)]
     pub concurrency: u16,
@@ -40,6 +44,11 @@ pub struct RunArgs {
     /// Use this renderer for a kind instead of the bundled one, as `<Kind>=<file.wasm>`.
     #[arg(long, value_name = "KIND=FILE")]
     pub plugin: Vec<String>,
+    /// Run workloads only in namespaces labelled `pod-security.kubernetes.io/enforce=restricted`
+    /// (the API server's own Pod Security check as a second wall). `false` only where another
+    /// admission controller enforces the restricted profile instead.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub require_restricted_namespaces: bool,
     /// Serve Prometheus metrics on `http://<ADDR>/metrics` (e.g. `0.0.0.0:8080`); off if unset.
     #[arg(long, value_name = "ADDR")]
     pub metrics_bind: Option<std::net::SocketAddr>,
@@ -140,6 +149,8 @@ pub fn run(args: RunArgs) -> Result<(), RunError> {
             cache_dir: args.plugin_cache,
             instance: std::env::var("POD_NAME").ok(),
             plugin_files,
+            require_restricted_namespaces: args.require_restricted_namespaces,
+            namespaces: args.namespaces,
             ..Settings::default()
         };
         let context = controller::Context::new(client, settings).await?;

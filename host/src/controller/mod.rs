@@ -4,6 +4,7 @@
 //! Secrets are never listed or watched: a referenced Secret is read by name during reconcile,
 //! and the periodic requeue notices one created later.
 
+pub mod admission;
 pub mod apply;
 pub mod chain_plugins;
 pub mod l1;
@@ -26,6 +27,10 @@ use futures::{FutureExt, StreamExt};
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef, Store, reflector};
@@ -137,8 +142,8 @@ pub struct Settings {
     pub cache_dir: Option<PathBuf>,
     /// Name of this instance in Events (`reportingInstance`), e.g. the pod name.
     pub instance: Option<String>,
-    /// Watch only this namespace (tests; a namespaced install); `None` watches all.
-    pub namespace: Option<String>,
+    /// Watch only these namespaces (a namespaced install, tests); empty watches all.
+    pub namespaces: Vec<String>,
     /// Stop writing after this many writes (crash-consistency tests); `None`: no limit.
     pub write_budget: Option<u64>,
     /// Renderers to use instead of the bundled ones, by kind (`.wasm` files).
@@ -152,6 +157,9 @@ pub struct Settings {
     /// How long before a fork activation an image that does not follow it raises a Warning
     /// Event (`UpgradeReady` is False earlier too, without one).
     pub upgrade_notice: Duration,
+    /// Run workloads only in namespaces that enforce Pod Security "restricted"
+    /// ([`admission`]); off only for clusters whose admission is another product's.
+    pub require_restricted_namespaces: bool,
 }
 
 impl Default for Settings {
@@ -162,13 +170,14 @@ impl Default for Settings {
             retry: Duration::from_secs(15),
             cache_dir: None,
             instance: None,
-            namespace: None,
+            namespaces: Vec::new(),
             write_budget: None,
             plugin_files: BTreeMap::new(),
             l1_backoff: Backoff::default(),
             status_interval: Duration::from_secs(15),
             status_timeout: Duration::from_secs(3),
             upgrade_notice: Duration::from_secs(14 * 86_400),
+            require_restricted_namespaces: true,
         }
     }
 }
@@ -314,24 +323,27 @@ fn dependents<K: Kind, Other: Kind>(store: &Store<K>, changed: &Other) -> Vec<Ob
         .collect()
 }
 
-/// Whether `network` reads `config_map` (its rollup config, L2 genesis, L1 chain config or a
-/// plugin): the operator does not own these, so only their name ties them to the network.
-fn reads_config_map(network: &OptimismNetwork, config_map: &ConfigMap) -> bool {
-    if network.namespace() != config_map.namespace() {
+/// Whether `network` reads the ConfigMap `config_map` (its rollup config, L2 genesis, L1 chain
+/// config or a plugin): the operator does not own these, so only their name ties them to the
+/// network.
+fn reads_config_map(network: &OptimismNetwork, config_map: &ObjectMeta) -> bool {
+    if network.namespace() != config_map.namespace {
         return false;
     }
-    let name = config_map.name_any();
+    let Some(name) = config_map.name.as_deref() else {
+        return false;
+    };
     let spec = &network.spec;
     [&spec.rollup_config, &spec.l2_genesis, &spec.l1_chain_config]
         .into_iter()
         .flatten()
         .filter_map(|source| source.config_map_ref.as_ref())
         .any(|reference| reference.name == name)
-        || chain_plugins::names_config_map(network, &name)
+        || chain_plugins::names_config_map(network, name)
 }
 
 /// The CRs in `store` (networks, as the network controller's own kind) that read `config_map`.
-fn networks_reading<K: Kind>(store: &Store<K>, config_map: &ConfigMap) -> Vec<ObjectRef<K>> {
+fn networks_reading<K: Kind>(store: &Store<K>, config_map: &ObjectMeta) -> Vec<ObjectRef<K>> {
     store
         .state()
         .iter()
@@ -342,6 +354,16 @@ fn networks_reading<K: Kind>(store: &Store<K>, config_map: &ConfigMap) -> Vec<Ob
         })
         .map(|cr| ObjectRef::from_obj(cr.as_ref()))
         .collect()
+}
+
+/// Every ConfigMap of the scope, as metadata only (kube asks the API for metadata when the
+/// type is `PartialObjectMeta`): a user's ConfigMaps are matched to the networks by name, and a
+/// genesis ConfigMap's 10 MB of data need not live in five watch streams.
+fn config_map_names(client: &Client, scope: &Option<String>) -> Api<PartialObjectMeta<ConfigMap>> {
+    match scope {
+        Some(namespace) => Api::namespaced(client.clone(), namespace),
+        None => Api::all(client.clone()),
+    }
 }
 
 /// An `Api` over the watched scope: one namespace or all.
@@ -360,39 +382,75 @@ fn children_config() -> watcher::Config {
     watcher::Config::default().labels(&format!("{LABEL_MANAGED_BY}={MANAGER}"))
 }
 
-/// One kind's controller, until `shutdown` resolves.
+/// The child kinds [`owning`] can watch, as the envelope names them.
+pub const WATCHED_CHILD_KINDS: &[&str] = &[
+    "apps/v1/StatefulSet",
+    "apps/v1/Deployment",
+    "v1/Service",
+    "v1/ConfigMap",
+    "policy/v1/PodDisruptionBudget",
+    "networking.k8s.io/v1/NetworkPolicy",
+];
+
+/// `controller`, also watching its children of `child` (`apiVersion/kind`), the operator's
+/// only (by label).
+fn owning<K: Kind>(
+    controller: Controller<K>,
+    child: &str,
+    client: &Client,
+    scope: &Option<String>,
+) -> Controller<K> {
+    match child {
+        "apps/v1/StatefulSet" => {
+            controller.owns(watched::<StatefulSet>(client, scope), children_config())
+        }
+        "apps/v1/Deployment" => {
+            controller.owns(watched::<Deployment>(client, scope), children_config())
+        }
+        "v1/Service" => controller.owns(watched::<Service>(client, scope), children_config()),
+        "v1/ConfigMap" => controller.owns(watched::<ConfigMap>(client, scope), children_config()),
+        "policy/v1/PodDisruptionBudget" => controller.owns(
+            watched::<PodDisruptionBudget>(client, scope),
+            children_config(),
+        ),
+        "networking.k8s.io/v1/NetworkPolicy" => {
+            controller.owns(watched::<NetworkPolicy>(client, scope), children_config())
+        }
+        other => {
+            // WATCHED_CHILD_KINDS and a unit test keep this unreachable.
+            tracing::error!(child = other, "no watch for an allowed child kind");
+            controller
+        }
+    }
+}
+
+/// One kind's controller over `scope` (one namespace, or all), until `shutdown` resolves.
 async fn run_kind<K: Kind>(
     context: Arc<Context>,
+    scope: Option<String>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
     let client = context.client.clone();
     let kind = K::kind(&()).to_string();
-    let scope = context.settings.namespace.clone();
     let controller = Controller::new(watched::<K>(&client, &scope), watcher::Config::default())
         .with_config(ControllerConfig::default().concurrency(context.settings.concurrency));
-    let controller = match kind.as_str() {
-        "OptimismNetwork" => {
-            controller.owns(watched::<ConfigMap>(&client, &scope), children_config())
-        }
-        "OpBatcher" | "OpProposer" => controller
-            .owns(watched::<Deployment>(&client, &scope), children_config())
-            .owns(watched::<Service>(&client, &scope), children_config())
-            .owns(watched::<ConfigMap>(&client, &scope), children_config()),
-        _ => controller
-            .owns(watched::<StatefulSet>(&client, &scope), children_config())
-            .owns(watched::<Service>(&client, &scope), children_config())
-            .owns(watched::<ConfigMap>(&client, &scope), children_config()),
-    };
+    // Exactly the children the envelope lets this kind's renderer produce: a hand edit of any
+    // of them is reverted by the next reconcile, not the next resync.
+    let controller = crate::envelope::allowed_kinds(&kind)
+        .iter()
+        .fold(controller, |controller, child| {
+            owning(controller, child, &client, &scope)
+        });
     // The user's rollup/genesis/L1-chain-config ConfigMaps: a change to one reconciles the
     // networks that read it and their dependents. ConfigMaps may be listed and watched (unlike
-    // Secrets, deploy/rbac.yaml); the mapper keeps only those a network names.
+    // Secrets, deploy/rbac.yaml), as metadata only; the mapper keeps those a network names.
     let mut network_feed = None;
     let controller = if kind == "OptimismNetwork" {
         let networks = controller.store();
         controller.watches(
-            watched::<ConfigMap>(&client, &scope),
+            config_map_names(&client, &scope),
             watcher::Config::default(),
-            move |config_map| networks_reading(&networks, &config_map),
+            move |config_map| networks_reading(&networks, &config_map.metadata),
         )
     } else {
         // The dependents' controller has no store of networks; a reflector keeps one, to find
@@ -423,13 +481,13 @@ async fn run_kind<K: Kind>(
                 move |node| dependents(&store, &node),
             )
             .watches(
-                watched::<ConfigMap>(&client, &scope),
+                config_map_names(&client, &scope),
                 watcher::Config::default(),
                 move |config_map| {
                     networks
                         .state()
                         .iter()
-                        .filter(|network| reads_config_map(network, &config_map))
+                        .filter(|network| reads_config_map(network, &config_map.metadata))
                         .flat_map(|network| dependents(&by_config_map, network.as_ref()))
                         .collect::<Vec<_>>()
                 },
@@ -466,21 +524,38 @@ async fn run_kind<K: Kind>(
     }
 }
 
-/// Runs the five controllers until `shutdown` resolves, then lets in-flight reconciles finish.
+/// Runs the five controllers (per watched namespace, or once over all) until `shutdown`
+/// resolves, then lets in-flight reconciles finish.
 pub async fn run(context: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 'static) {
+    let scopes: Vec<Option<String>> = if context.settings.namespaces.is_empty() {
+        vec![None]
+    } else {
+        context
+            .settings
+            .namespaces
+            .iter()
+            .cloned()
+            .map(Some)
+            .collect()
+    };
     let mut senders = Vec::new();
     let mut receiver = || {
         let (sender, receiver) = futures::channel::oneshot::channel::<()>();
         senders.push(sender);
         receiver.map(|_| ())
     };
-    let controllers = futures::future::join5(
-        run_kind::<OptimismNetwork>(context.clone(), receiver()),
-        run_kind::<OpNode>(context.clone(), receiver()),
-        run_kind::<OpBatcher>(context.clone(), receiver()),
-        run_kind::<OpProposer>(context.clone(), receiver()),
-        run_kind::<OpChallenger>(context.clone(), receiver()),
-    );
+    let controllers: Vec<_> = scopes
+        .into_iter()
+        .map(|scope| {
+            futures::future::join5(
+                run_kind::<OptimismNetwork>(context.clone(), scope.clone(), receiver()),
+                run_kind::<OpNode>(context.clone(), scope.clone(), receiver()),
+                run_kind::<OpBatcher>(context.clone(), scope.clone(), receiver()),
+                run_kind::<OpProposer>(context.clone(), scope.clone(), receiver()),
+                run_kind::<OpChallenger>(context.clone(), scope, receiver()),
+            )
+        })
+        .collect();
     tokio::spawn(async move {
         shutdown.await;
         tracing::info!("shutting down: finishing reconciles in flight");
@@ -488,5 +563,22 @@ pub async fn run(context: Arc<Context>, shutdown: impl Future<Output = ()> + Sen
             let _ = sender.send(());
         }
     });
-    controllers.await;
+    futures::future::join_all(controllers).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_child_kind_the_envelope_allows_is_watched() {
+        for kind in bundled::KINDS {
+            for child in crate::envelope::allowed_kinds(kind) {
+                assert!(
+                    WATCHED_CHILD_KINDS.contains(child),
+                    "{kind} may render {child}, which no controller watches"
+                );
+            }
+        }
+    }
 }

@@ -13,6 +13,7 @@ use kube::runtime::events::{Event, EventType};
 use opstack_crds::{OpBatcher, OpNode, OpProposer, OptimismNetwork};
 use serde_json::Value;
 
+use super::admission;
 use super::apply::{self, Outcome};
 use super::chain_plugins::{self, ChainPluginError};
 use super::l1;
@@ -39,6 +40,15 @@ struct Refusal {
     rendering: bool,
     reason: String,
     message: String,
+}
+
+impl Refusal {
+    /// Refusals whose cause goes away without an event to this CR (a deleted CR's child
+    /// collected, a namespace labelled): looked at again after the retry interval, not the
+    /// resync.
+    fn retried_soon(&self) -> bool {
+        self.reason == NOT_OWNED || admission::REASONS.contains(&self.reason.as_str())
+    }
 }
 
 /// The namespace's resources of one kind, oldest first (ties by name): "first wins".
@@ -163,6 +173,16 @@ pub async fn reconcile<K: Kind>(
             batchers: &batchers,
             proposers: &proposers,
         };
+        if !is_network
+            && context.settings.require_restricted_namespaces
+            && let Err(error) = admission::check_namespace(client, &namespace).await?
+        {
+            return Ok(Err(Refusal {
+                rendering: false,
+                reason: error.reason().to_string(),
+                message: error.to_string(),
+            }));
+        }
         if let Some(error) = validate::validate(&kind, &value, peers).into_iter().next() {
             return Ok(Err(Refusal {
                 rendering: false,
@@ -404,8 +424,8 @@ pub async fn reconcile<K: Kind>(
                 .await;
             }
             // A name taken by a deleted CR's child frees itself when the garbage collector
-            // gets to it, and that sends this CR no event: look again soon.
-            let again = if refusal.reason == NOT_OWNED {
+            // gets to it, and a namespace's new label sends this CR no event: look again soon.
+            let again = if refusal.retried_soon() {
                 context.settings.retry
             } else {
                 context.settings.resync

@@ -194,12 +194,23 @@ pub async fn check_user_secrets(
         Vec::new()
     };
     let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    // The host's own Secrets are read (and created) later; reading one here finds a namespace
+    // where the operator may not touch Secrets before anything is applied.
+    if let Some(first) = generated.first()
+        && let Err(problem) = read_secret(&api, namespace, first).await?
+    {
+        return Ok(Some(problem));
+    }
     for named in context::secrets(kind, resource, network) {
         if generated.contains(&named.name) {
             continue;
         }
         let (field, keys) = field_and_key(&named.purpose, resource, network);
-        let Some(secret) = api.get_opt(&named.name).await? else {
+        let found = match read_secret(&api, namespace, &named.name).await? {
+            Ok(found) => found,
+            Err(problem) => return Ok(Some(problem)),
+        };
+        let Some(secret) = found else {
             return Ok(Some(SecretProblem {
                 reason: "SecretNotFound",
                 message: format!(
@@ -220,6 +231,30 @@ pub async fn check_user_secrets(
         }
     }
     Ok(None)
+}
+
+/// The ClusterRole a namespace binds to let the operator read and create its Secrets
+/// (`deploy/rbac.yaml`): Secret rights are never granted cluster-wide.
+pub const SECRETS_ROLE: &str = "opstack-operator-secrets";
+
+/// One Secret by name; a refusal of the API (no RoleBinding for [`SECRETS_ROLE`] in the
+/// namespace) is a problem naming the fix, not an error to retry blindly.
+async fn read_secret(
+    api: &Api<Secret>,
+    namespace: &str,
+    name: &str,
+) -> Result<Result<Option<Secret>, SecretProblem>, ControllerError> {
+    match api.get_opt(name).await {
+        Ok(found) => Ok(Ok(found)),
+        Err(kube::Error::Api(status)) if status.code == 403 => Ok(Err(SecretProblem {
+            reason: "SecretAccessDenied",
+            message: format!(
+                "the operator may not read Secrets in namespace {namespace} (reading {name:?}: {}); Secret rights are granted per namespace. Fix: kubectl create rolebinding {SECRETS_ROLE} --namespace {namespace} --clusterrole {SECRETS_ROLE} --serviceaccount <operator-namespace>:opstack-operator",
+                status.message
+            ),
+        })),
+        Err(error) => Err(error.into()),
+    }
 }
 
 /// secp256k1's group order: a p2p key must be below it (and not zero).

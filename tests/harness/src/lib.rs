@@ -338,6 +338,12 @@ impl ControlPlane {
         make_client(self.operator_config())
     }
 
+    /// A client authenticated by `token` (a service account's, from a TokenRequest). Call
+    /// inside the test's tokio runtime.
+    pub fn client_with_token(&self, token: &str) -> Client {
+        make_client(client_config(&self.api_url, &self.ca_cert_der, token))
+    }
+
     /// Creates a namespace with a unique name starting with `prefix` and returns the name.
     pub async fn create_test_namespace(&self, prefix: &str) -> String {
         static COUNTER: AtomicU32 = AtomicU32::new(0);

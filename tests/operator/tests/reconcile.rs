@@ -11,7 +11,7 @@ use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use kube::{Client, ResourceExt};
 use opstack_crds::{OpBatcher, OpChallenger, OpNode, OpProposer, OptimismNetwork};
-use opstack_operator::controller::{self, Context, Settings};
+use opstack_operator::controller::{self, Settings};
 use opstack_test_harness::{ControlPlane, ControlPlaneConfig};
 use serde_json::{Value, json};
 
@@ -438,11 +438,15 @@ async fn a_batcher_without_its_key_secret_is_refused_with_a_condition_an_event_a
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_operator_identity_cannot_list_secrets_or_create_a_cluster_role_binding() {
+async fn the_operator_identity_cannot_list_secrets_mint_tokens_or_create_a_cluster_role_binding() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let control_plane = control_plane();
-    install_rbac(&control_plane.admin_client()).await;
     let namespace = control_plane.create_test_namespace("reconcile-rbac").await;
+    install_rbac(
+        &control_plane.admin_client(),
+        std::slice::from_ref(&namespace),
+    )
+    .await;
     let operator = control_plane.operator_client();
     let forbidden = |result: Result<(), kube::Error>, what: &str| match result {
         Err(kube::Error::Api(status)) if status.code == 403 => {}
@@ -472,6 +476,20 @@ async fn the_operator_identity_cannot_list_secrets_or_create_a_cluster_role_bind
             .await
             .map(|_| ()),
         "create a ClusterRoleBinding",
+    );
+    // No Secret rights outside the namespaces that bound them: a service-account-token Secret
+    // in kube-system would mint a token for its controllers.
+    let token: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "minted", "annotations": {"kubernetes.io/service-account.name": "default"}},
+        "type": "kubernetes.io/service-account-token"
+    }))
+    .unwrap();
+    forbidden(
+        Api::<Secret>::namespaced(operator.clone(), "kube-system")
+            .create(&PostParams::default(), &token)
+            .await
+            .map(|_| ()),
+        "create a Secret in kube-system",
     );
     // What it does need still works: a Secret by name.
     assert!(
@@ -839,41 +857,23 @@ async fn a_plugin_that_times_out_is_refused_with_a_condition_an_event_and_no_chi
     let namespace = control_plane
         .create_test_namespace("reconcile-plugin-timeout")
         .await;
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    install_rbac(&admin).await;
     let endless = plugin_dir().join("misbehaving-endless-loop.wasm");
     assert!(
         endless.exists(),
         "{} missing: run plugins/build.sh",
         endless.display()
     );
-    let settings = Settings {
-        namespace: Some(namespace.clone()),
-        plugin_files: BTreeMap::from([("OpNode".to_string(), endless)]),
-        ..Settings::default()
-    };
-    let context = Context::new(control_plane.operator_client(), settings)
-        .await
-        .expect("load plugins");
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(controller::run(context.clone(), async move {
-        let _ = stopped.await;
-    }));
-    let operator = Operator {
-        context,
-        stop: Some(stop),
-        task,
-    };
-
-    devnet_secrets(&admin, &namespace).await;
-    apply_yaml(
-        &admin,
-        &devnet_subset(|kind, name| {
-            matches!(kind, "ConfigMap" | "OptimismNetwork") || name == "devnet-sequencer"
-        }),
-        Some(&namespace),
+    let operator = Operator::start_with(
+        control_plane,
+        Settings {
+            namespaces: vec![namespace.clone()],
+            plugin_files: BTreeMap::from([("OpNode".to_string(), endless)]),
+            ..Settings::default()
+        },
     )
     .await;
+
+    apply_network_and_sequencer(&admin, &namespace).await;
     wait_for_condition(
         &admin,
         &namespace,

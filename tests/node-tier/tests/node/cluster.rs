@@ -181,6 +181,22 @@ pub fn operator() {
     });
 }
 
+/// A chain namespace as `deploy/README.md` tells users to make one: Pod Security "restricted"
+/// enforced (the harness labels every test namespace so) and the operator's Secret rights bound
+/// in it.
+pub async fn chain_namespace(cluster: &ControlPlane, prefix: &str) -> String {
+    let namespace = cluster.create_test_namespace(prefix).await;
+    kubectl_ok(&[
+        "create",
+        "rolebinding",
+        "opstack-operator-secrets",
+        &format!("--namespace={namespace}"),
+        "--clusterrole=opstack-operator-secrets",
+        &format!("--serviceaccount={OPERATOR_NAMESPACE}:opstack-operator"),
+    ]);
+    namespace
+}
+
 /// A restricted pod running the test workload's server, for `exec … get <url>` from inside the
 /// cluster (DNS names, Service IPs, other pods).
 pub async fn client_pod(admin: &Client, namespace: &str) -> String {

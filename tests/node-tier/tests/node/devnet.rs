@@ -23,7 +23,7 @@ use opstack_test_harness::image::StageRoot;
 use opstack_test_harness::pods;
 use serde_json::{Value, json};
 
-use crate::cluster::{cluster, kubectl, kubectl_ok, operator};
+use crate::cluster::{chain_namespace, cluster, kubectl, kubectl_ok, operator};
 use crate::support::{WORKSPACE, condition, get_cr};
 
 /// Images of the OP Stack binaries built here, under the references the CRs pin. op-node and
@@ -357,7 +357,7 @@ async fn start_devnet() -> Devnet {
         (dir, l1, chain)
     })
     .await;
-    let namespace = cluster().create_test_namespace("devnet").await;
+    let namespace = chain_namespace(cluster(), "devnet").await;
     let manifests = devnet_manifests(&chain, &l1.url());
     let file = dir.path().join("devnet.yaml");
     std::fs::write(&file, &manifests).expect("write the manifests");

@@ -54,7 +54,7 @@ async fn the_operator_from_deploy_runs_ready_logs_json_serves_metrics_and_surviv
     let admin = cluster.admin_client();
 
     // Ready, and it reconciles: a chain in a new namespace gets its children and Ready.
-    let namespace = cluster.create_test_namespace("in-cluster").await;
+    let namespace = chain_namespace(cluster, "in-cluster").await;
     workload_chain(&admin, &namespace, &["node-c"]).await;
     wait_for_condition_within(
         &admin,
@@ -99,7 +99,7 @@ async fn the_operator_from_deploy_runs_ready_logs_json_serves_metrics_and_surviv
     // Killed mid-reconcile: new CRs are being worked on when the pod dies.
     let names: Vec<String> = (0..6).map(|index| format!("node-k{index}")).collect();
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-    let crash = cluster.create_test_namespace("operator-killed").await;
+    let crash = chain_namespace(cluster, "operator-killed").await;
     workload_chain(&admin, &crash, &refs).await;
     let statefulsets = Api::<StatefulSet>::namespaced(admin.clone(), &crash);
     let started = std::time::Instant::now();

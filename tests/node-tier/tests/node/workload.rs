@@ -12,7 +12,9 @@ use opstack_operator::runtime::sha256_hex;
 use opstack_test_harness::pods;
 use serde_json::{Value, json};
 
-use crate::cluster::{POD_TIMEOUT, client_pod, cluster, get_from_client, operator};
+use crate::cluster::{
+    POD_TIMEOUT, chain_namespace, client_pod, cluster, get_from_client, operator,
+};
 use crate::support::*;
 
 /// The chain's plugin ConfigMap and the key the workload renderer is uploaded under.
@@ -93,7 +95,7 @@ async fn a_rendered_workload_runs_as_its_user_with_its_secret_mode_volume_and_dn
     let cluster = cluster();
     operator();
     let admin = cluster.admin_client();
-    let namespace = cluster.create_test_namespace("workload").await;
+    let namespace = chain_namespace(cluster, "workload").await;
     workload_chain(&admin, &namespace, &["node-a"]).await;
     let cr = wait_for_condition_within(
         &admin,
@@ -172,7 +174,7 @@ async fn a_replaced_statefulset_pod_gets_the_same_claim_and_sees_the_data_writte
     let cluster = cluster();
     operator();
     let admin = cluster.admin_client();
-    let namespace = cluster.create_test_namespace("workload-restart").await;
+    let namespace = chain_namespace(cluster, "workload-restart").await;
     workload_chain(&admin, &namespace, &["node-b"]).await;
     wait_for_condition_within(
         &admin,

@@ -72,10 +72,15 @@ pub async fn apply_yaml(client: &Client, text: &str, namespace: Option<&str>) {
     }
 }
 
-/// The ClusterRole and binding from `deploy/`, applied by the admin.
-pub async fn install_rbac(admin: &Client) {
-    let text =
-        std::fs::read_to_string(format!("{WORKSPACE}/deploy/rbac.yaml")).expect("deploy/rbac.yaml");
+/// The cluster-wide install's rights (`deploy/rbac.yaml`, which a test keeps equal to
+/// `opstack-operator rbac`), with the Secret rights bound in `namespaces`, applied by the admin.
+pub async fn install_rbac(admin: &Client, namespaces: &[String]) {
+    let text = opstack_operator::cli::rbac::manifests(&opstack_operator::cli::rbac::RbacArgs {
+        namespaces: Vec::new(),
+        secrets_namespaces: namespaces.to_vec(),
+        operator_namespace: "opstack-system".into(),
+    })
+    .expect("the RBAC manifests");
     apply_yaml(admin, &text, None).await;
 }
 
@@ -166,7 +171,7 @@ impl Operator {
         Operator::start_with(
             control_plane,
             Settings {
-                namespace: Some(namespace.to_string()),
+                namespaces: vec![namespace.to_string()],
                 write_budget: budget,
                 ..Settings::default()
             },
@@ -181,7 +186,7 @@ impl Operator {
     ) -> Operator {
         let second = Duration::from_secs(1);
         let settings = Settings {
-            namespace: Some(namespace.to_string()),
+            namespaces: vec![namespace.to_string()],
             l1_backoff: opstack_operator::discovery::health::Backoff {
                 healthy_interval: second,
                 first_retry: second,
@@ -192,14 +197,21 @@ impl Operator {
         Operator::start_with(control_plane, settings).await
     }
 
+    /// The operator as its service account, with the cluster-wide rights installed and the
+    /// Secret rights bound in the namespaces it watches.
     pub async fn start_with(control_plane: &ControlPlane, settings: Settings) -> Operator {
+        install_rbac(&control_plane.admin_client(), &settings.namespaces).await;
+        Operator::run_as(control_plane.operator_client(), settings).await
+    }
+
+    /// The operator as `client`, an identity whose rights the test set up itself.
+    pub async fn run_as(client: Client, settings: Settings) -> Operator {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        install_rbac(&control_plane.admin_client()).await;
         let settings = Settings {
             cache_dir: Some(std::env::temp_dir().join("opstack-operator-tests-plugins")),
             ..settings
         };
-        let context = Context::new(control_plane.operator_client(), settings)
+        let context = Context::new(client, settings)
             .await
             .expect("load the bundled plugins");
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -476,7 +488,8 @@ pub async fn wait_for_devnet(admin: &Client, namespace: &str) {
 }
 
 /// A network and its sequencer, converged; returns the children then.
-pub async fn network_and_sequencer(admin: &Client, namespace: &str) -> BTreeMap<String, String> {
+/// The devnet's Secrets, chain ConfigMap, network and sequencer, applied.
+pub async fn apply_network_and_sequencer(admin: &Client, namespace: &str) {
     devnet_secrets(admin, namespace).await;
     apply_yaml(
         admin,
@@ -486,6 +499,11 @@ pub async fn network_and_sequencer(admin: &Client, namespace: &str) -> BTreeMap<
         Some(namespace),
     )
     .await;
+}
+
+/// [`apply_network_and_sequencer`], once the sequencer is applied: its children's versions.
+pub async fn network_and_sequencer(admin: &Client, namespace: &str) -> BTreeMap<String, String> {
+    apply_network_and_sequencer(admin, namespace).await;
     wait_for_condition(
         admin,
         namespace,
