@@ -481,6 +481,29 @@ fn sequencer_cases() -> Vec<(&'static str, Change, Expect)> {
             }),
         ),
         (
+            "a pod template claiming another chain, to pass its sequencer's NetworkPolicy",
+            |o| {
+                object(o, "StatefulSet", "devnet-sequencer")["spec"]["template"]["metadata"]["labels"]
+                    ["app.kubernetes.io/part-of"] = json!("other-chain");
+            },
+            Neutralised(|sealed| {
+                sealed
+                    .iter()
+                    .filter(|o| o["kind"] == "StatefulSet")
+                    .all(|s| {
+                        s["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/part-of"]
+                            == "devnet"
+                    })
+            }),
+        ),
+        (
+            "the sequencer's NetworkPolicy opened to the whole namespace",
+            |o| {
+                object(o, "NetworkPolicy", "devnet-sequencer")["spec"]["podSelector"] = json!({});
+            },
+            Refused("UnscopedSelector"),
+        ),
+        (
             "a finalizer that never clears, on the object and its pods",
             |o| {
                 let sts = object(o, "StatefulSet", "devnet-sequencer");

@@ -12,7 +12,9 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use super::{EnvelopeError, LABEL_INSTANCE, LABEL_MANAGED_BY, LABEL_NAME, MANAGER, Owner};
+use super::{
+    EnvelopeError, LABEL_INSTANCE, LABEL_MANAGED_BY, LABEL_NAME, LABEL_PART_OF, MANAGER, Owner,
+};
 
 /// Metadata the API server owns. A plugin's value is at best ignored and at worst a finalizer
 /// that never clears (the object can then never be deleted), so it is dropped.
@@ -338,6 +340,9 @@ fn confine_pod_template(
             labels[key] = Value::String(value);
         }
         labels[LABEL_MANAGED_BY] = Value::String(MANAGER.to_string());
+        // The chain a pod belongs to: what a sequencer's NetworkPolicy admits its RPC clients
+        // by, so no renderer may let its pods claim another chain's.
+        labels[LABEL_PART_OF] = Value::String(owner.network.clone());
         if let Some(Value::Object(annotations)) = metadata.get("annotations") {
             for key in annotations.keys() {
                 let allowed = POD_ANNOTATIONS.contains(&key.as_str())

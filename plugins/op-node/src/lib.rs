@@ -6,7 +6,9 @@
 //!   templates `data` (execution client, `storage.size` or 1Ti) and `op-node` (1Gi: peerstore,
 //!   discovery DB, safe-head DB), claims retained on delete and scale-down;
 //! - Service `<cr>`: JSON-RPC (EL http/ws, op-node rpc) and metrics; never the Engine API;
-//! - headless Service `<cr>-p2p`: op-node p2p and EL p2p, each TCP and UDP.
+//! - headless Service `<cr>-p2p`: op-node p2p and EL p2p, each TCP and UDP;
+//! - a sequencer's NetworkPolicy `<cr>`: its RPC only from the chain's components and the
+//!   operator, p2p and metrics from anywhere, nothing else (the Engine API).
 //!
 //! Flags come only from the binaries' flag lists (`plugins/testdata/flags/`, checked by the
 //! tests); keys and the JWT only as Secret-mounted files or `secretKeyRef` env vars.
@@ -49,6 +51,9 @@ pub fn render(input: &RenderInput) -> Result<RenderOutput, PluginError> {
     out.push(&workload::statefulset(&plan))?;
     out.push(&workload::rpc_service(&plan))?;
     out.push(&workload::p2p_service(&plan))?;
+    if plan.sequencer {
+        out.push(&workload::sequencer_network_policy(&plan))?;
+    }
     for warning in &plan.warnings {
         out.warn(warning.clone());
     }

@@ -75,6 +75,8 @@ pub struct Ports {
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub name: String,
+    /// The `OptimismNetwork` it belongs to: its components are the sequencer's only clients.
+    pub network: String,
     pub spec: OpNodeSpec,
     pub client: ExecutionClient,
     pub sequencer: bool,
@@ -568,6 +570,7 @@ impl Plan {
         }
         Ok(Plan {
             name,
+            network: network.clone(),
             client,
             sequencer,
             jwt,

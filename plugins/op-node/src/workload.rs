@@ -1,4 +1,4 @@
-//! The StatefulSet, its volumes and the two Services.
+//! The StatefulSet, its volumes, the two Services and a sequencer's NetworkPolicy.
 
 use std::collections::BTreeMap;
 
@@ -13,6 +13,10 @@ use opstack_plugin_sdk::k8s_openapi::api::core::v1::{
     KeyToPath, PersistentVolumeClaim, PersistentVolumeClaimSpec, PodSpec, PodTemplateSpec,
     ResourceRequirements, SecretKeySelector, SecretVolumeSource, Service, ServicePort, Volume,
     VolumeResourceRequirements,
+};
+use opstack_plugin_sdk::k8s_openapi::api::networking::v1::{
+    NetworkPolicy, NetworkPolicyIngressRule, NetworkPolicyPeer, NetworkPolicyPort,
+    NetworkPolicySpec,
 };
 use opstack_plugin_sdk::k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use opstack_plugin_sdk::k8s_openapi::apimachinery::pkg::apis::meta::v1::{
@@ -353,6 +357,72 @@ pub fn rpc_service(plan: &Plan) -> Service {
         service.metadata.annotations = Some(plan.spec.service.annotations.clone());
     }
     service
+}
+
+/// A sequencer's ingress: its RPC ports (op-node's carries the admin API, which can stop the
+/// sequencer; the execution client's takes the transactions it orders) only from the chain's
+/// own components and the operator; p2p and metrics from anywhere; every other port,
+/// the Engine API among them, from nowhere. NetworkPolicies add up, so a chain that wants a
+/// public sequencer RPC adds its own policy for it.
+pub fn sequencer_network_policy(plan: &Plan) -> NetworkPolicy {
+    use opstack_plugin_sdk::crds::conventions::{OPERATOR_NAMESPACE_LABEL, OPERATOR_POD_LABEL};
+    let ports = &plan.ports;
+    let port = |number: i32, protocol: &str| NetworkPolicyPort {
+        port: Some(IntOrString::Int(number)),
+        protocol: Some(protocol.to_owned()),
+        ..Default::default()
+    };
+    let select = |pairs: &[(&str, &str)]| LabelSelector {
+        match_labels: Some(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        ),
+        ..Default::default()
+    };
+    let mut open = Vec::new();
+    if let Some(p) = ports.op_node_p2p {
+        open.extend([port(p, "TCP"), port(p, "UDP")]);
+    }
+    open.extend([port(ports.el_p2p, "TCP"), port(ports.el_p2p, "UDP")]);
+    open.extend(ports.op_node_metrics.map(|p| port(p, "TCP")));
+    open.extend(ports.el_metrics.map(|p| port(p, "TCP")));
+    let mut rpc = vec![port(ports.op_node_rpc, "TCP"), port(ports.el_http, "TCP")];
+    rpc.extend(ports.el_ws.map(|p| port(p, "TCP")));
+    let chain = NetworkPolicyPeer {
+        pod_selector: Some(select(&[
+            ("app.kubernetes.io/part-of", &plan.network),
+            ("app.kubernetes.io/managed-by", "opstack-operator"),
+        ])),
+        ..Default::default()
+    };
+    let operator = NetworkPolicyPeer {
+        namespace_selector: Some(select(&[(OPERATOR_NAMESPACE_LABEL, "true")])),
+        pod_selector: Some(select(&[OPERATOR_POD_LABEL])),
+        ..Default::default()
+    };
+    NetworkPolicy {
+        metadata: k8s::meta(&plan.name, &labels(plan)),
+        spec: Some(NetworkPolicySpec {
+            pod_selector: Some(LabelSelector {
+                match_labels: Some(selector(plan)),
+                ..Default::default()
+            }),
+            policy_types: Some(vec!["Ingress".to_owned()]),
+            ingress: Some(vec![
+                NetworkPolicyIngressRule {
+                    ports: Some(open),
+                    ..Default::default()
+                },
+                NetworkPolicyIngressRule {
+                    from: Some(vec![chain, operator]),
+                    ports: Some(rpc),
+                },
+            ]),
+            ..Default::default()
+        }),
+    }
 }
 
 /// The headless Service of the StatefulSet: stable pod DNS and the p2p ports, TCP and UDP.

@@ -815,3 +815,77 @@ fn a_node_without_its_own_pin_runs_its_networks_node_release_as_a_pair() {
             .ends_with(":v1.20.0")
     );
 }
+
+#[test]
+fn sequencer_rpc_is_reachable_only_from_its_chain_and_the_operator() {
+    let mut seen = 0;
+    for (name, input) in fixtures() {
+        let out = render(&input);
+        let policies = of_kind(&out, "NetworkPolicy");
+        if !is_sequencer(&input) {
+            assert!(policies.is_empty(), "{name}: a replica's RPC is its users'");
+            continue;
+        }
+        seen += 1;
+        let [policy] = policies[..] else {
+            panic!(
+                "{name}: a sequencer renders one NetworkPolicy, not {}",
+                policies.len()
+            )
+        };
+        assert_eq!(
+            policy["spec"]["policyTypes"],
+            opstack_plugin_sdk::serde_json::json!(["Ingress"]),
+            "{name}"
+        );
+        let ports = |rule: &Value| -> Vec<i64> {
+            rule["ports"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|p| p["port"].as_i64().unwrap())
+                .collect()
+        };
+        let rules = policy["spec"]["ingress"].as_array().unwrap();
+        let open: Vec<&Value> = rules.iter().filter(|r| r["from"].is_null()).collect();
+        let restricted: Vec<&Value> = rules.iter().filter(|r| !r["from"].is_null()).collect();
+        let rpc_ports: Vec<i64> = of_kind(&out, "Service")
+            .into_iter()
+            .filter(|svc| svc["spec"]["clusterIP"] != "None")
+            .flat_map(|svc| svc["spec"]["ports"].as_array().unwrap().clone())
+            .filter(|p| matches!(p["name"].as_str(), Some("rpc" | "http" | "ws")))
+            .map(|p| p["port"].as_i64().unwrap())
+            .collect();
+        assert!(!rpc_ports.is_empty(), "{name}");
+        for port in &rpc_ports {
+            assert!(
+                open.iter().all(|rule| !ports(rule).contains(port)),
+                "{name}: RPC port {port} is open to everyone"
+            );
+            assert!(
+                restricted.iter().any(|rule| ports(rule).contains(port)),
+                "{name}: RPC port {port} is reachable by no one"
+            );
+        }
+        for rule in &rules[..] {
+            assert!(
+                !ports(rule).contains(&8551),
+                "{name}: the Engine API is reachable"
+            );
+        }
+        for rule in &restricted {
+            for peer in rule["from"].as_array().unwrap() {
+                let chain = &peer["podSelector"]["matchLabels"]["app.kubernetes.io/part-of"];
+                let operator =
+                    &peer["namespaceSelector"]["matchLabels"]["optimism.io/operator-namespace"];
+                assert!(
+                    chain == &Value::String(input.network.name.clone())
+                        && peer["namespaceSelector"].is_null()
+                        || operator == "true",
+                    "{name}: {peer} is neither the chain's components nor the operator"
+                );
+            }
+        }
+    }
+    assert!(seen >= 2);
+}
