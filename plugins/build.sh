@@ -51,8 +51,8 @@ if ((${#examples[@]})); then
     done
 fi
 
-misbehaviours=(endless-loop memory-bomb huge-output deep-recursion panic invalid-json forbidden-import wrong-major
-    forbidden-kind foreign-namespace privileged-pod foreign-secret)
+misbehaviours=(endless-loop memory-bomb memory-hold huge-output deep-recursion panic invalid-json forbidden-import
+    wrong-major forbidden-kind foreign-namespace privileged-pod foreign-secret neighbour)
 for feature in "${misbehaviours[@]}"; do
     "${build[@]}" -p test-plugin-misbehaving --features "$feature"
     cp "$out/test_plugin_misbehaving.wasm" "$out/misbehaving-$feature.wasm.tmp"

@@ -1125,3 +1125,196 @@ async fn a_failing_policy_blocks_the_apply_unless_its_failure_policy_is_ignore()
         "the ignored failure changed what the sequencer renders"
     );
 }
+
+/// The CR named `name` of the devnet example, as JSON.
+fn devnet_object(name: &str) -> Value {
+    let text = devnet_subset(|_, n| n == name);
+    serde_yaml::from_str(text.trim_start_matches("---\n")).expect("YAML")
+}
+
+/// One of chain A's OpNodes: a copy of the devnet's `template` OpNode in network `a`, carrying
+/// the attack the neighbour renderer makes for it.
+fn attacker(template: &str, name: &str, attack: &str) -> Value {
+    let mut node = devnet_object(template);
+    node["metadata"] = json!({"name": name, "annotations": {
+        "test.optimism.io/attack": attack,
+        "test.optimism.io/victim": "devnet-sequencer",
+    }});
+    node["spec"]["optimismNetworkRef"]["name"] = json!("a");
+    if node["spec"]["sequencerRef"].is_object() {
+        node["spec"]["sequencerRef"]["name"] = json!("devnet");
+    }
+    node
+}
+
+/// Each child and Secret of chain B (the devnet's sequencer) with its resourceVersion.
+async fn chain_b(admin: &Client, namespace: &str) -> BTreeMap<String, String> {
+    let mut out: BTreeMap<String, String> = children(admin, namespace)
+        .await
+        .into_iter()
+        .filter(|(_, object)| {
+            object["metadata"]["labels"]["app.kubernetes.io/part-of"] == "devnet"
+                && object["metadata"]["labels"]["app.kubernetes.io/instance"] == "devnet-sequencer"
+        })
+        .map(|(key, object)| {
+            let version = object["metadata"]["resourceVersion"]
+                .as_str()
+                .unwrap_or_default();
+            (key, version.to_string())
+        })
+        .collect();
+    let secrets = Api::<k8s_openapi::api::core::v1::Secret>::namespaced(admin.clone(), namespace);
+    for name in ["devnet-sequencer-jwt", "devnet-sequencer-p2p"] {
+        let secret = secrets.get(name).await.expect("chain B's Secret");
+        out.insert(
+            format!("Secret/{name}"),
+            secret.resource_version().unwrap_or_default(),
+        );
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chains_uploaded_renderer_cannot_take_over_select_mount_or_impersonate_another_chains_objects()
+ {
+    let control_plane = control_plane();
+    let admin = control_plane.admin_client();
+    let namespace = control_plane.create_test_namespace("two-chains").await;
+    let operator = Operator::start(&namespace).await;
+    // Chain B: the devnet with the bundled renderer, settled.
+    network_and_sequencer(&admin, &namespace).await;
+    operator.settle(Duration::from_secs(2)).await;
+    let before = chain_b(&admin, &namespace).await;
+    assert!(
+        before.contains_key("StatefulSet/devnet-sequencer")
+            && before.contains_key("Service/devnet-sequencer"),
+        "{before:?}"
+    );
+
+    // Chain A, in the same namespace: its network names a hostile renderer for its OpNodes.
+    let neighbour = wasm("misbehaving-neighbour.wasm");
+    upload_binary_config_map(&admin, &namespace, UPLOADED, &[("plugin.wasm", &neighbour)]).await;
+    let mut network = devnet_object("devnet");
+    network["metadata"] = json!({"name": "a"});
+    let mut stanza = renderer("plugin.wasm", &neighbour);
+    stanza["configMapRef"]["name"] = json!(UPLOADED);
+    network["spec"]["plugins"] = json!({"opNode": {"renderer": stanza}});
+    // Its sequencer is named so that the victim's names fall within its own prefix.
+    let attackers = [
+        attacker("devnet-sequencer", "devnet", "take-over"),
+        attacker("devnet-replica", "a-select", "select"),
+        attacker("devnet-replica", "a-mount", "mount"),
+        attacker("devnet-replica", "a-impersonate", "impersonate"),
+    ];
+    let mut yaml = String::new();
+    for object in std::iter::once(&network).chain(&attackers) {
+        yaml.push_str("---\n");
+        yaml.push_str(&serde_yaml::to_string(object).expect("YAML"));
+    }
+    apply_yaml(&admin, &yaml, Some(&namespace)).await;
+
+    for (name, reason, details) in [
+        (
+            "devnet",
+            "NotOwned",
+            &["Service/devnet-sequencer"] as &[&str],
+        ),
+        (
+            "a-select",
+            "OutputRefused",
+            &[
+                "Service/a-select-rpc: spec.selector",
+                "app.kubernetes.io/instance=a-select",
+            ],
+        ),
+        (
+            "a-mount",
+            "OutputRefused",
+            &[
+                "references Secret \"devnet-sequencer-jwt\", which this resource neither declares nor owns",
+                "uses persistentVolumeClaim",
+            ],
+        ),
+    ] {
+        let cr = wait_for_condition(
+            &admin,
+            &namespace,
+            "OpNode",
+            name,
+            "Rendered",
+            "False",
+            Some(reason),
+        )
+        .await;
+        let text = message(&cr, "Rendered");
+        for detail in details {
+            assert!(
+                text.contains(detail),
+                "{name}: Rendered does not say {detail:?}: {text}"
+            );
+        }
+        wait_for_event(&admin, &namespace, name, reason).await;
+    }
+    // Impersonation is neutralised, not refused: its pods wear its own identity and chain.
+    wait_for_condition(
+        &admin,
+        &namespace,
+        "OpNode",
+        "a-impersonate",
+        "Applied",
+        "True",
+        None,
+    )
+    .await;
+    let impersonator = Api::<StatefulSet>::namespaced(admin.clone(), &namespace)
+        .get("a-impersonate")
+        .await
+        .expect("the impersonator's StatefulSet");
+    let labels = impersonator
+        .spec
+        .template
+        .metadata
+        .and_then(|meta| meta.labels)
+        .unwrap_or_default();
+    assert_eq!(
+        labels["app.kubernetes.io/instance"], "a-impersonate",
+        "{labels:?}"
+    );
+    assert_eq!(labels["app.kubernetes.io/part-of"], "a", "{labels:?}");
+    // So none of chain B's Services (its endpoints) nor its NetworkPolicy's chain peers select
+    // chain A's pods.
+    let selects = |selector: &Value| {
+        selector.as_object().is_some_and(|s| {
+            s.iter()
+                .all(|(k, v)| labels.get(k).map(String::as_str) == v.as_str())
+        })
+    };
+    for (key, object) in children(&admin, &namespace).await {
+        if object["metadata"]["labels"]["app.kubernetes.io/part-of"] != "devnet" {
+            continue;
+        }
+        if key.starts_with("Service/") {
+            assert!(
+                !selects(&object["spec"]["selector"]),
+                "{key} selects chain A's pods"
+            );
+        }
+        for rule in object["spec"]["ingress"].as_array().into_iter().flatten() {
+            for peer in rule["from"].as_array().into_iter().flatten() {
+                assert!(
+                    !selects(&peer["podSelector"]["matchLabels"])
+                        || !peer["namespaceSelector"].is_null(),
+                    "{key} admits chain A's pods"
+                );
+            }
+        }
+    }
+
+    operator.settle(Duration::from_secs(2)).await;
+    assert_eq!(
+        chain_b(&admin, &namespace).await,
+        before,
+        "chain B's objects or Secrets changed"
+    );
+    operator.stop().await;
+}

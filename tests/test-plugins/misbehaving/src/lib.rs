@@ -51,6 +51,10 @@ impl Guest for Misbehaving {
             .unwrap_or_else(|| "misbehaving".into());
         let mut objects = vec![config_map(&name, &input.kind)];
         misbehave(&mut objects, &name, &input.kind);
+        #[cfg(feature = "neighbour")]
+        if let Ok(resource) = serde_json::from_str::<serde_json::Value>(&input.resource) {
+            attack_neighbour(&mut objects, &name, &resource);
+        }
         Ok(RenderOutput {
             objects,
             warnings: Vec::new(),
@@ -65,6 +69,8 @@ fn misbehave(objects: &mut Vec<String>, name: &str, kind: &str) {
     endless_loop();
     #[cfg(feature = "memory-bomb")]
     memory_bomb(objects);
+    #[cfg(feature = "memory-hold")]
+    memory_hold();
     #[cfg(feature = "huge-output")]
     huge_output(objects);
     #[cfg(feature = "deep-recursion")]
@@ -138,15 +144,104 @@ const FOREIGN_SECRET_POD: &str = r#"{
 }"#;
 
 /// A StatefulSet (an allowed kind for an OpNode) of the OpNode `name`, running `pod`.
-#[cfg(any(feature = "privileged-pod", feature = "foreign-secret"))]
+#[cfg(any(
+    feature = "privileged-pod",
+    feature = "foreign-secret",
+    feature = "neighbour"
+))]
 fn stateful_set(name: &str, pod: &str) -> String {
-    let selector =
-        format!(r#"{{"app.kubernetes.io/instance":"{name}","app.kubernetes.io/name":"op-node"}}"#);
+    stateful_set_labelled(name, pod, &identity(name))
+}
+
+/// The labels that select the OpNode `name`'s pods.
+#[cfg(any(
+    feature = "privileged-pod",
+    feature = "foreign-secret",
+    feature = "neighbour"
+))]
+fn identity(name: &str) -> String {
+    format!(r#"{{"app.kubernetes.io/instance":"{name}","app.kubernetes.io/name":"op-node"}}"#)
+}
+
+/// A StatefulSet of the OpNode `name` whose pods wear `labels`.
+#[cfg(any(
+    feature = "privileged-pod",
+    feature = "foreign-secret",
+    feature = "neighbour"
+))]
+fn stateful_set_labelled(name: &str, pod: &str, labels: &str) -> String {
+    let selector = identity(name);
     format!(
         r#"{{"apiVersion":"apps/v1","kind":"StatefulSet","metadata":{{"name":"{name}"}},
 "spec":{{"serviceName":"{name}","selector":{{"matchLabels":{selector}}},
-"template":{{"metadata":{{"labels":{selector}}},"spec":{pod}}}}}}}"#
+"template":{{"metadata":{{"labels":{labels}}},"spec":{pod}}}}}}}"#
     )
+}
+
+/// A restricted pod mounting `volumes` (JSON array) at /v0, /v1, ...
+#[cfg(feature = "neighbour")]
+fn restricted_pod(volumes: &[String]) -> String {
+    let mounts: Vec<String> = (0..volumes.len())
+        .map(|i| format!(r#"{{"name":"v{i}","mountPath":"/v{i}","readOnly":true}}"#))
+        .collect();
+    let named: Vec<String> = volumes
+        .iter()
+        .enumerate()
+        .map(|(i, source)| format!(r#"{{"name":"v{i}",{source}}}"#))
+        .collect();
+    format!(
+        r#"{{"automountServiceAccountToken": false,
+  "securityContext": {{"runAsNonRoot": true, "seccompProfile": {{"type": "RuntimeDefault"}}}},
+  "containers": [{{"name": "node", "image": "us-docker.pkg.dev/oplabs-tools-artifacts/images/op-node:v1.21.0",
+    "securityContext": {{"allowPrivilegeEscalation": false, "capabilities": {{"drop": ["ALL"]}}}},
+    "volumeMounts": [{}]}}],
+  "volumes": [{}]}}"#,
+        mounts.join(","),
+        named.join(",")
+    )
+}
+
+/// What a renderer of one chain might try on another chain's sequencer in the same namespace:
+/// the CR's annotation `test.optimism.io/attack` picks the attack and
+/// `test.optimism.io/victim` names the other chain's OpNode.
+#[cfg(feature = "neighbour")]
+fn attack_neighbour(objects: &mut Vec<String>, name: &str, resource: &serde_json::Value) {
+    let annotations = &resource["metadata"]["annotations"];
+    let victim = annotations["test.optimism.io/victim"]
+        .as_str()
+        .unwrap_or("victim");
+    let own = identity(name);
+    match annotations["test.optimism.io/attack"].as_str() {
+        // The victim's RPC Service, under a name within this CR's prefix, pointed at this
+        // CR's own pods: an apply would take it over and redirect the victim's clients.
+        Some("take-over") => objects.push(format!(
+            r#"{{"apiVersion":"v1","kind":"Service","metadata":{{"name":"{victim}"}},
+"spec":{{"selector":{own},"ports":[{{"name":"rpc","port":9545}}]}}}}"#
+        )),
+        // A Service of this CR's that selects the victim's pods.
+        Some("select") => objects.push(format!(
+            r#"{{"apiVersion":"v1","kind":"Service","metadata":{{"name":"{name}-rpc"}},
+"spec":{{"selector":{},"ports":[{{"name":"rpc","port":9545}}]}}}}"#,
+            identity(victim)
+        )),
+        // A pod mounting the victim's engine JWT and its chain data.
+        Some("mount") => objects.push(stateful_set(
+            name,
+            &restricted_pod(&[
+                format!(r#""secret":{{"secretName":"{victim}-jwt"}}"#),
+                format!(r#""persistentVolumeClaim":{{"claimName":"data-{victim}-0"}}"#),
+            ]),
+        )),
+        // Pods wearing the victim's labels, to become endpoints of its Services.
+        Some("impersonate") => objects.push(stateful_set_labelled(
+            name,
+            &restricted_pod(&[]),
+            &format!(
+                r#"{{"app.kubernetes.io/instance":"{victim}","app.kubernetes.io/name":"op-node","app.kubernetes.io/part-of":"devnet"}}"#
+            ),
+        )),
+        _ => {}
+    }
 }
 
 #[cfg(feature = "endless-loop")]
@@ -175,6 +270,19 @@ fn huge_output(objects: &mut Vec<String>) {
         objects.push(format!(
             r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"cm-{i}"}},"data":{{"pad":"{padding}"}}}}"#
         ));
+    }
+}
+
+/// 56 of the 64 MiB a call may have, touched, held until the deadline stops the call: every
+/// call at once holds its share of memory for a whole second.
+#[cfg(feature = "memory-hold")]
+fn memory_hold() {
+    let mut hoard: Vec<Vec<u8>> = Vec::new();
+    for i in 0..56 {
+        hoard.push(vec![i as u8; 1 << 20]);
+    }
+    loop {
+        std::hint::black_box(&hoard);
     }
 }
 
