@@ -215,9 +215,14 @@ impl Operator {
             .await
             .expect("load the bundled plugins");
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(controller::run(context.clone(), async move {
+        let run = controller::run(context.clone(), async move {
             let _ = stopped.await;
-        }));
+        });
+        let task = tokio::spawn(async move {
+            if let Err(error) = run.await {
+                eprintln!("the operator stopped: {error}");
+            }
+        });
         Operator {
             context,
             stop: Some(stop),
