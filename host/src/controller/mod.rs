@@ -198,7 +198,9 @@ impl Default for Settings {
             concurrency: 4,
             resync: Duration::from_secs(300),
             retry: Duration::from_secs(15),
-            retry_cap: Duration::from_secs(300),
+            // Most API failures are brief (a restarting API server, a conflict): a minute at most
+            // keeps a recovered cluster from waiting on a long backoff.
+            retry_cap: Duration::from_secs(60),
             cache_dir: None,
             instance: None,
             namespaces: Vec::new(),
