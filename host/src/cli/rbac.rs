@@ -68,7 +68,6 @@ const HEADER: &str = "\
 # - Namespaces: get, to check that a chain namespace enforces Pod Security \"restricted\".
 # - PersistentVolumeClaims: nothing. Volume-claim templates create them through the
 #   StatefulSet controller, and the operator never deletes one.
-# - Leases: the leader-election Lease opstack-operator, in the operator's namespace only.
 # - No verbs on RBAC objects, pods or ServiceAccounts: the operator cannot widen its own rights.
 ";
 
@@ -124,22 +123,6 @@ pub fn rules() -> Vec<PolicyRule> {
         rule(&["events.k8s.io"], &["events"], &["create", "patch"]),
     ]
 }
-
-/// The leader-election Lease, in the operator's own namespace: created once, then read and
-/// renewed by name (`create` cannot be limited to a name).
-pub fn lease_rules() -> Vec<PolicyRule> {
-    vec![
-        rule(&["coordination.k8s.io"], &["leases"], &["create"]),
-        PolicyRule {
-            resource_names: Some(vec![LEASE.to_string()]),
-            ..rule(&["coordination.k8s.io"], &["leases"], &["get", "update"])
-        },
-    ]
-}
-
-/// The Lease's name, and the Role's that grants it.
-pub const LEASE: &str = "opstack-operator";
-const LEADER_ROLE: &str = "opstack-operator-leader";
 
 /// Secrets by name only.
 pub fn secret_rules() -> Vec<PolicyRule> {
@@ -212,15 +195,6 @@ pub fn manifests(args: &RbacArgs) -> Result<String, RbacError> {
     documents.push(document(&ServiceAccount {
         metadata: meta(OPERATOR, Some(operator_namespace)),
         ..ServiceAccount::default()
-    })?);
-    documents.push(document(&Role {
-        metadata: meta(LEADER_ROLE, Some(operator_namespace)),
-        rules: Some(lease_rules()),
-    })?);
-    documents.push(document(&RoleBinding {
-        metadata: meta(LEADER_ROLE, Some(operator_namespace)),
-        role_ref: role_ref("Role", LEADER_ROLE),
-        subjects: Some(subject(operator_namespace)),
     })?);
     if args.namespaces.is_empty() {
         documents.push(document(&ClusterRole {
@@ -301,8 +275,6 @@ mod tests {
             kinds(&manifests(&args).unwrap()),
             [
                 "ServiceAccount/opstack-operator",
-                "Role/opstack-operator-leader",
-                "RoleBinding/opstack-operator-leader",
                 "Role/opstack-operator",
                 "RoleBinding/opstack-operator",
                 "Role/opstack-operator",

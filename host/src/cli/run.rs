@@ -49,16 +49,7 @@ pub struct RunArgs {
     /// admission controller enforces the restricted profile instead.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
     pub require_restricted_namespaces: bool,
-    /// Run the controllers only while holding the Lease `opstack-operator` (two replicas: one
-    /// reconciles, the other takes over within about 10 s if it dies). The replica's name is
-    /// `POD_NAME`.
-    #[arg(long)]
-    pub leader_elect: bool,
-    /// Namespace of that Lease (default: `POD_NAMESPACE`, else `opstack-system`).
-    #[arg(long, value_name = "NAMESPACE")]
-    pub leader_election_namespace: Option<String>,
-    /// Serve Prometheus metrics on `http://<ADDR>/metrics` (e.g. `0.0.0.0:8080`), with
-    /// `/healthz` (the controllers run) and `/readyz` (the API lists their kinds); off if unset.
+    /// Serve Prometheus metrics on `http://<ADDR>/metrics` (e.g. `0.0.0.0:8080`); off if unset.
     #[arg(long, value_name = "ADDR")]
     pub metrics_bind: Option<std::net::SocketAddr>,
 }
@@ -72,8 +63,6 @@ pub enum RunError {
     Client(#[from] kube::Error),
     #[error("{0}")]
     Controller(#[from] ControllerError),
-    #[error("{0}")]
-    Leader(#[from] controller::leader::LeaderError),
     #[error("starting the async runtime: {0}")]
     Runtime(std::io::Error),
     #[error("setting up logging: {0}")]
@@ -162,16 +151,6 @@ pub fn run(args: RunArgs) -> Result<(), RunError> {
             plugin_files,
             require_restricted_namespaces: args.require_restricted_namespaces,
             namespaces: args.namespaces,
-            leader_election: args.leader_elect.then(|| {
-                controller::leader::LeaseSettings::new(
-                    &args
-                        .leader_election_namespace
-                        .or_else(|| std::env::var("POD_NAMESPACE").ok())
-                        .unwrap_or_else(|| "opstack-system".to_string()),
-                    &std::env::var("POD_NAME")
-                        .unwrap_or_else(|_| format!("opstack-operator-{}", std::process::id())),
-                )
-            }),
             ..Settings::default()
         };
         let context = controller::Context::new(client, settings).await?;
@@ -188,16 +167,15 @@ pub fn run(args: RunArgs) -> Result<(), RunError> {
                 let context = context.clone();
                 Some(tokio::spawn(controller::metrics::serve(
                     listener,
-                    move |path| context.http_answer(path),
+                    move || context.metrics_text(),
                 )))
             }
             None => None,
         };
-        let outcome = controller::run(context, shutdown_signal()).await;
+        controller::run(context, shutdown_signal()).await;
         if let Some(metrics) = metrics {
             metrics.abort();
         }
-        outcome?;
         tracing::info!("stopped");
         Ok(())
     })

@@ -169,19 +169,18 @@ fn plugin_labels(plugin: &Plugin) -> String {
     format!("plugin=\"{name}\",sha256=\"{}\"", plugin.sha256())
 }
 
-/// Serves `GET <path>` on `listener` until the task is dropped: `answer(path)` gives the status
-/// code and body (`/metrics`, `/healthz`, `/readyz` from the controllers' [`super::Context`]),
-/// `None` a 404. One short request per connection. Metric labels are kinds and CamelCase
-/// reasons, never user text.
-pub async fn serve<F>(listener: TcpListener, answer: F)
+/// Serves `GET /metrics` on `listener` until the task is dropped. One short request per
+/// connection; anything else is a 404. Labels are kinds and CamelCase reasons, never user text.
+/// `text` renders the body (e.g. from the controllers' [`super::Context`]).
+pub async fn serve<F>(listener: TcpListener, text: F)
 where
-    F: Fn(&str) -> Option<(u16, String)> + Clone + Send + 'static,
+    F: Fn() -> String + Clone + Send + 'static,
 {
     loop {
         let Ok((mut stream, _)) = listener.accept().await else {
             continue;
         };
-        let answer = answer.clone();
+        let text = text.clone();
         tokio::spawn(async move {
             // Read the whole request head (a client may send it in pieces), at most 8 KiB and
             // 5 s: answering after its first line and closing would reset a client still
@@ -201,21 +200,15 @@ where
                 return;
             }
             let request = String::from_utf8_lossy(&request);
-            let path = request
-                .strip_prefix("GET ")
-                .and_then(|rest| rest.split(' ').next());
-            let response = match path.and_then(&answer) {
-                Some((code, body)) => format!(
-                    "HTTP/1.1 {code} {}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    if code == 200 {
-                        "OK"
-                    } else {
-                        "Service Unavailable"
-                    },
+            let response = if request.starts_with("GET /metrics ") {
+                let body = text();
+                format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                     body.len()
-                ),
-                None => "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                    .to_string(),
+                )
+            } else {
+                "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    .to_string()
             };
             let _ = stream.write_all(response.as_bytes()).await;
             let _ = stream.shutdown().await;
@@ -231,9 +224,7 @@ mod tests {
     async fn a_request_sent_in_pieces_gets_its_whole_answer() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
-        tokio::spawn(serve(listener, |path| {
-            (path == "/metrics").then(|| (200, "up 1\n".to_string()))
-        }));
+        tokio::spawn(serve(listener, || "up 1\n".to_string()));
         let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
         for piece in ["GET /metrics HTTP/1.0\r\n", "Host: x\r\n", "\r\n"] {
             stream.write_all(piece.as_bytes()).await.unwrap();
@@ -252,9 +243,7 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         let served = metrics.clone();
-        let server = tokio::spawn(serve(listener, move |path| {
-            (path == "/metrics").then(|| (200, served.render(&[])))
-        }));
+        let server = tokio::spawn(serve(listener, move || served.render(&[])));
         let get = |path: &'static str| async move {
             let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
             stream

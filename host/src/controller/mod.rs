@@ -8,7 +8,6 @@ pub mod admission;
 pub mod apply;
 pub mod chain_plugins;
 pub mod l1;
-pub mod leader;
 pub mod live;
 pub mod metrics;
 pub mod pipeline;
@@ -31,10 +30,9 @@ use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::ListParams;
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
-use kube::runtime::events::{EventType, Recorder, Reporter};
+use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef, Store, reflector};
 use kube::runtime::watcher;
 use kube::{Api, Client, Resource, ResourceExt};
@@ -70,31 +68,6 @@ pub enum ControllerError {
     Random(String),
     #[error("the write budget of {0} is spent; no further writes")]
     WriteBudgetSpent(u64),
-}
-
-impl ControllerError {
-    /// The reason: the `result` label of the reconcile metric and the Warning Event's reason.
-    /// An API error by its class, so the labels stay a small fixed set.
-    pub fn reason(&self) -> &'static str {
-        match self {
-            ControllerError::Kube(kube::Error::Api(status)) => match status.code {
-                403 => "ApiForbidden",
-                404 => "ApiNotFound",
-                409 => "ApiConflict",
-                422 => "ApiInvalid",
-                429 => "ApiTooManyRequests",
-                500..=599 => "ApiServerError",
-                _ => "ApiError",
-            },
-            ControllerError::Kube(_) => "ApiUnreachable",
-            ControllerError::Json(_) => "Serialization",
-            ControllerError::PluginLoad { .. } => "PluginLoad",
-            ControllerError::NoPlugin(_) => "NoPlugin",
-            ControllerError::RenderTask(_) => "RenderTask",
-            ControllerError::Random(_) => "Random",
-            ControllerError::WriteBudgetSpent(_) => "WriteBudgetSpent",
-        }
-    }
 }
 
 /// Counts the operator's writes to the API (creates, applies, deletes, status patches, not
@@ -163,9 +136,8 @@ pub struct Settings {
     pub concurrency: u16,
     /// Requeue of a settled CR: how soon a Secret created later is noticed.
     pub resync: Duration,
-    /// Requeue after an API error (doubling with each failure in a row, up to `retry_cap`).
+    /// Requeue after an API error.
     pub retry: Duration,
-    pub retry_cap: Duration,
     /// Compiled-plugin cache.
     pub cache_dir: Option<PathBuf>,
     /// Name of this instance in Events (`reportingInstance`), e.g. the pod name.
@@ -188,8 +160,6 @@ pub struct Settings {
     /// Run workloads only in namespaces that enforce Pod Security "restricted"
     /// ([`admission`]); off only for clusters whose admission is another product's.
     pub require_restricted_namespaces: bool,
-    /// Run the controllers only while holding this Lease (two replicas); `None`: always.
-    pub leader_election: Option<leader::LeaseSettings>,
 }
 
 impl Default for Settings {
@@ -198,9 +168,6 @@ impl Default for Settings {
             concurrency: 4,
             resync: Duration::from_secs(300),
             retry: Duration::from_secs(15),
-            // Most API failures are brief (a restarting API server, a conflict): a minute at most
-            // keeps a recovered cluster from waiting on a long backoff.
-            retry_cap: Duration::from_secs(60),
             cache_dir: None,
             instance: None,
             namespaces: Vec::new(),
@@ -211,7 +178,6 @@ impl Default for Settings {
             status_timeout: Duration::from_secs(3),
             upgrade_notice: Duration::from_secs(14 * 86_400),
             require_restricted_namespaces: true,
-            leader_election: None,
         }
     }
 }
@@ -236,9 +202,6 @@ pub struct Context {
     pub scraper: crate::observe::services::Scraper,
     /// Their last answers, so a component is asked at most once per status interval.
     pub live: live::LiveAnswers,
-    /// Reconciles failing in a row, for the backoff and the Events.
-    pub failures: Failures,
-    pub health: Health,
     pub settings: Settings,
 }
 
@@ -271,33 +234,13 @@ impl Context {
             rpc: crate::observe::rpc::Rpc::new(settings.status_timeout),
             scraper: crate::observe::services::Scraper::new(settings.status_timeout),
             live: live::LiveAnswers::default(),
-            failures: Failures::default(),
-            health: Health::default(),
             settings,
         }))
     }
 
     /// The Prometheus text of `/metrics`: the controllers' counters and every loaded plugin's.
     pub fn metrics_text(&self) -> String {
-        let mut text = self.metrics.render(&self.runtime.loaded_plugins());
-        text.push_str(
-            "# HELP opstack_operator_leader Whether this replica runs the controllers (1) or waits for the Lease (0).\n# TYPE opstack_operator_leader gauge\n",
-        );
-        text.push_str(&format!(
-            "opstack_operator_leader {}\n",
-            u8::from(!self.health.is_standby())
-        ));
-        text
-    }
-
-    /// What the operator's HTTP port answers on `path`: `/metrics`, `/healthz`, `/readyz`.
-    pub fn http_answer(&self, path: &str) -> Option<(u16, String)> {
-        match path {
-            "/metrics" => Some((200, self.metrics_text())),
-            "/healthz" => Some(self.health.live()),
-            "/readyz" => Some(self.health.ready()),
-            _ => None,
-        }
+        self.metrics.render(&self.runtime.loaded_plugins())
     }
 }
 
@@ -439,145 +382,6 @@ fn children_config() -> watcher::Config {
     watcher::Config::default().labels(&format!("{LABEL_MANAGED_BY}={MANAGER}"))
 }
 
-/// Whether the controllers run and have their caches: `/healthz` and `/readyz`.
-#[derive(Debug, Default)]
-pub struct Health {
-    /// Controllers `run` starts (five per watched scope).
-    expected: AtomicU64,
-    running: AtomicU64,
-    /// Of those, the ones whose kind the API has listed for this identity.
-    synced: AtomicU64,
-    /// Waiting for the Lease: alive and ready, running nothing.
-    standby: std::sync::atomic::AtomicBool,
-}
-
-impl Health {
-    /// `/healthz`: every controller runs (the probe restarts a process whose controllers
-    /// stopped).
-    pub fn live(&self) -> (u16, String) {
-        if self.is_standby() {
-            return (200, "ok: standby, waiting for the Lease\n".to_string());
-        }
-        let (expected, running) = (
-            self.expected.load(Ordering::SeqCst),
-            self.running.load(Ordering::SeqCst),
-        );
-        if expected > 0 && running == expected {
-            (200, format!("ok: {running} controllers running\n"))
-        } else {
-            (
-                503,
-                format!("{running} of {expected} controllers running\n"),
-            )
-        }
-    }
-
-    /// `/readyz`: running, and the API lists every controller's kind for this identity.
-    pub fn ready(&self) -> (u16, String) {
-        if self.is_standby() {
-            return (200, "ok: standby, waiting for the Lease\n".to_string());
-        }
-        let (live, _) = self.live();
-        let (expected, synced) = (
-            self.expected.load(Ordering::SeqCst),
-            self.synced.load(Ordering::SeqCst),
-        );
-        if live == 200 && synced == expected {
-            (200, format!("ok: {synced} kinds listed\n"))
-        } else {
-            (503, format!("{synced} of {expected} kinds listed\n"))
-        }
-    }
-}
-
-impl Health {
-    fn set_standby(&self, standby: bool) {
-        self.standby.store(standby, Ordering::SeqCst);
-    }
-
-    /// Whether this replica waits for the Lease instead of running the controllers.
-    pub fn is_standby(&self) -> bool {
-        self.standby.load(Ordering::SeqCst)
-    }
-}
-
-/// What identifies a CR among the failures.
-fn failure_key<K: Kind>(cr: &K) -> String {
-    format!(
-        "{}/{}/{}",
-        K::kind(&()),
-        cr.namespace().unwrap_or_default(),
-        cr.name_any()
-    )
-}
-
-/// A reconcile that failed (the API, not the CR: a refusal is a condition, not an error): a
-/// Warning Event the first time this reason shows, and a retry that backs off.
-fn error_policy<K: Kind>(cr: Arc<K>, error: &ControllerError, context: Arc<Context>) -> Action {
-    let reason = error.reason();
-    let settings = &context.settings;
-    let (delay, first) = context.failures.failed(
-        &failure_key(cr.as_ref()),
-        reason,
-        settings.retry,
-        settings.retry_cap,
-    );
-    tracing::warn!(kind = K::kind(&()).as_ref(), name = %cr.name_any(), namespace = ?cr.namespace(), reason, %error, retry_in = ?delay, "reconcile failed");
-    if first {
-        let reference = cr.object_ref(&());
-        let note = format!("{error}; retrying in {}s, then less often", delay.as_secs());
-        let context = context.clone();
-        tokio::spawn(async move {
-            reconcile::publish(
-                &context,
-                &reference,
-                EventType::Warning,
-                reason,
-                "Reconcile",
-                &note,
-            )
-            .await;
-        });
-    }
-    Action::requeue(delay)
-}
-
-/// Failing reconciles per CR: how many in a row, and the last reason.
-#[derive(Debug, Default)]
-pub struct Failures {
-    by_cr: std::sync::Mutex<BTreeMap<String, (u32, &'static str)>>,
-}
-
-impl Failures {
-    /// Counts a failure of `key`: the delay before the next try (`base`, doubling with each
-    /// failure in a row, at most `cap`) and whether `reason` is new for it (worth an Event).
-    pub fn failed(
-        &self,
-        key: &str,
-        reason: &'static str,
-        base: Duration,
-        cap: Duration,
-    ) -> (Duration, bool) {
-        let mut by_cr = self.by_cr.lock().unwrap_or_else(|e| e.into_inner());
-        let entry = by_cr.entry(key.to_string()).or_insert((0, ""));
-        let first = entry.1 != reason;
-        *entry = (entry.0.saturating_add(1), reason);
-        (backoff(base, entry.0, cap), first)
-    }
-
-    /// A reconcile of `key` succeeded: the next failure starts again from the base delay.
-    pub fn succeeded(&self, key: &str) {
-        let mut by_cr = self.by_cr.lock().unwrap_or_else(|e| e.into_inner());
-        by_cr.remove(key);
-    }
-}
-
-/// `base × 2^(failures − 1)`, at most `cap`.
-fn backoff(base: Duration, failures: u32, cap: Duration) -> Duration {
-    let factor = 2u32.saturating_pow(failures.saturating_sub(1).min(16));
-    base.saturating_mul(factor).min(cap)
-}
-
 /// The child kinds [`owning`] can watch, as the envelope names them.
 pub const WATCHED_CHILD_KINDS: &[&str] = &[
     "apps/v1/StatefulSet",
@@ -630,20 +434,6 @@ async fn run_kind<K: Kind>(
     let kind = K::kind(&()).to_string();
     let controller = Controller::new(watched::<K>(&client, &scope), watcher::Config::default())
         .with_config(ControllerConfig::default().concurrency(context.settings.concurrency));
-    context.health.running.fetch_add(1, Ordering::SeqCst);
-    // Ready once the API lists this kind for this identity: what the controller's own watch
-    // starts with. (The reflector store's readiness signal never fired under kube-runtime 5.0
-    // in our tests, so it is not used.)
-    let synced = {
-        let (context, api) = (context.clone(), watched::<K>(&client, &scope));
-        tokio::spawn(async move {
-            while let Err(error) = api.list_metadata(&ListParams::default().limit(1)).await {
-                tracing::warn!(%error, kind = K::kind(&()).as_ref(), "listing for readiness");
-                tokio::time::sleep(Duration::from_secs(2)).await;
-            }
-            context.health.synced.fetch_add(1, Ordering::SeqCst);
-        })
-    };
     // Exactly the children the envelope lets this kind's renderer produce: a hand edit of any
     // of them is reverted by the next reconcile, not the next resync.
     let controller = crate::envelope::allowed_kinds(&kind)
@@ -703,27 +493,24 @@ async fn run_kind<K: Kind>(
                 },
             )
     };
+    let retry = context.settings.retry;
     controller
         .graceful_shutdown_on(shutdown)
         .run(
             |cr: Arc<K>, context: Arc<Context>| async move {
                 let started = std::time::Instant::now();
-                let key = failure_key(cr.as_ref());
                 let result = reconcile::<K>(cr, context.clone()).await;
-                let outcome = match &result {
-                    Ok(_) => {
-                        context.failures.succeeded(&key);
-                        "ok"
-                    }
-                    Err(error) => error.reason(),
-                };
+                let outcome = if result.is_ok() { "ok" } else { "error" };
                 context
                     .metrics
                     .reconciled(K::kind(&()).as_ref(), outcome, started.elapsed());
                 result
             },
-            error_policy::<K>,
-            context.clone(),
+            move |cr: Arc<K>, error: &ControllerError, _| {
+                tracing::warn!(kind = K::kind(&()).as_ref(), name = %cr.name_any(), namespace = ?cr.namespace(), %error, "reconcile failed; retrying");
+                Action::requeue(retry)
+            },
+            context,
         )
         .for_each(|result| async move {
             match result {
@@ -735,52 +522,11 @@ async fn run_kind<K: Kind>(
     if let Some(feed) = network_feed {
         feed.abort();
     }
-    synced.abort();
-    context.health.running.fetch_sub(1, Ordering::SeqCst);
 }
 
-/// Runs the controllers until `shutdown` resolves, then lets in-flight reconciles finish. With
-/// leader election, first waits for the Lease (a standby, ready but running nothing), and
-/// stops at once, with an error, when the Lease could not be renewed: another replica may take
-/// it over, and two leaders would apply against each other.
-pub async fn run(
-    context: Arc<Context>,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), leader::LeaderError> {
-    let Some(lease) = context.settings.leader_election.clone() else {
-        run_controllers(context, shutdown).await;
-        return Ok(());
-    };
-    let shutdown = shutdown.boxed().shared();
-    context.health.set_standby(true);
-    tokio::select! {
-        () = leader::acquire(&context.client, &lease) => {}
-        () = shutdown.clone() => return Ok(()),
-    }
-    context.health.set_standby(false);
-    let (stop, stopped) = futures::channel::oneshot::channel::<()>();
-    let controllers = run_controllers(context.clone(), stopped.map(|_| ()));
-    tokio::pin!(controllers);
-    tokio::select! {
-        () = &mut controllers => Ok(()),
-        lost = leader::hold(&context.client, &lease) => {
-            tracing::error!(error = %lost, "leadership lost: stopping at once");
-            Err(lost)
-        }
-        () = shutdown.clone() => {
-            let _ = stop.send(());
-            controllers.await;
-            leader::release(&context.client, &lease).await;
-            Ok(())
-        }
-    }
-}
-
-/// The five controllers, per watched namespace or once over all, until `shutdown` resolves.
-async fn run_controllers(
-    context: Arc<Context>,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) {
+/// Runs the five controllers (per watched namespace, or once over all) until `shutdown`
+/// resolves, then lets in-flight reconciles finish.
+pub async fn run(context: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 'static) {
     let scopes: Vec<Option<String>> = if context.settings.namespaces.is_empty() {
         vec![None]
     } else {
@@ -792,10 +538,6 @@ async fn run_controllers(
             .map(Some)
             .collect()
     };
-    context
-        .health
-        .expected
-        .store(5 * scopes.len() as u64, Ordering::SeqCst);
     let mut senders = Vec::new();
     let mut receiver = || {
         let (sender, receiver) = futures::channel::oneshot::channel::<()>();
@@ -827,63 +569,6 @@ async fn run_controllers(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_failing_reconcile_backs_off_exponentially_to_the_cap_and_starts_over_after_a_success() {
-        let failures = Failures::default();
-        let (base, cap) = (Duration::from_secs(15), Duration::from_secs(300));
-        let delays: Vec<(u64, bool)> = (0..7)
-            .map(|_| {
-                let (delay, first) = failures.failed("OpNode/ns/a", "ApiServerError", base, cap);
-                (delay.as_secs(), first)
-            })
-            .collect();
-        assert_eq!(
-            delays,
-            [
-                (15, true),
-                (30, false),
-                (60, false),
-                (120, false),
-                (240, false),
-                (300, false),
-                (300, false)
-            ]
-        );
-        // Another reason is worth its own Event; another CR has its own count.
-        assert_eq!(
-            failures.failed("OpNode/ns/a", "ApiForbidden", base, cap),
-            (cap, true)
-        );
-        assert_eq!(
-            failures.failed("OpNode/ns/b", "ApiForbidden", base, cap),
-            (base, true)
-        );
-        failures.succeeded("OpNode/ns/a");
-        assert_eq!(
-            failures.failed("OpNode/ns/a", "ApiForbidden", base, cap),
-            (base, true)
-        );
-    }
-
-    #[test]
-    fn healthz_needs_every_controller_running_and_readyz_every_kind_listed() {
-        let health = Health::default();
-        assert_eq!(health.live().0, 503, "before the controllers start");
-        health.expected.store(5, Ordering::SeqCst);
-        health.running.store(5, Ordering::SeqCst);
-        assert_eq!(
-            health.live(),
-            (200, "ok: 5 controllers running\n".to_string())
-        );
-        health.synced.store(4, Ordering::SeqCst);
-        assert_eq!(health.ready(), (503, "4 of 5 kinds listed\n".to_string()));
-        health.synced.store(5, Ordering::SeqCst);
-        assert_eq!(health.ready().0, 200);
-        health.running.store(4, Ordering::SeqCst);
-        assert_eq!(health.live().0, 503, "a controller stopped");
-        assert_eq!(health.ready().0, 503);
-    }
 
     #[test]
     fn every_child_kind_the_envelope_allows_is_watched() {

@@ -1312,7 +1312,7 @@ async fn fork_schedule(
 }
 
 /// Publishes an Event; a failure to record one is logged, never fails the reconcile.
-pub(super) async fn publish(
+async fn publish(
     context: &Context,
     reference: &k8s_openapi::api::core::v1::ObjectReference,
     type_: EventType,
@@ -1323,8 +1323,7 @@ pub(super) async fn publish(
     let event = Event {
         type_,
         reason: reason.to_string(),
-        // The API takes at most 1 KiB of note.
-        note: Some(note[..note.floor_char_boundary(1024)].to_string()),
+        note: Some(note.chars().take(1000).collect()),
         action: action.to_string(),
         secondary: None,
     };

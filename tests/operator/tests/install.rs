@@ -1,10 +1,8 @@
-//! What an install grants, requires and survives, on the real control plane: the operator's
+//! What an install grants and what it requires, on the real control plane: the operator's
 //! rights in both installs against the committed files in `deploy/rights/` (as
 //! `kubectl auth can-i --list` prints them), a namespaced install that runs a chain with nothing
-//! cluster-wide but the CRDs, a chain namespace without Pod Security "restricted" refused until
-//! it is labelled, and two replicas: one leads through the Lease, the other stands by and
-//! reconciles nothing; the leader dies without a word and the standby reconciles within the
-//! goal; a leader that shuts down releases the Lease for the next.
+//! cluster-wide but the CRDs, and a chain namespace without Pod Security "restricted" refused
+//! until it is labelled.
 
 mod support;
 
@@ -13,13 +11,10 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
-use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
-use kube::Client;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use opstack_operator::cli::rbac::{RbacArgs, manifests};
 use opstack_operator::controller::Settings;
-use opstack_operator::controller::leader::LeaseSettings;
 use opstack_test_harness::{ControlPlane, OPERATOR_USER};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -113,13 +108,7 @@ async fn a_namespaced_install_runs_a_chain_with_nothing_cluster_wide_but_the_crd
     .unwrap();
     assert_eq!(
         kinds(&install),
-        [
-            "ServiceAccount",
-            "Role",
-            "RoleBinding",
-            "Role",
-            "RoleBinding"
-        ],
+        ["ServiceAccount", "Role", "RoleBinding"],
         "{install}"
     );
     apply_yaml(&admin, &install, None).await;
@@ -209,7 +198,10 @@ async fn a_namespace_without_pod_security_restricted_runs_nothing_until_it_is_la
         Some("NamespaceNotRestricted"),
     )
     .await;
-    let message = condition_message(&refused, "Valid");
+    let message = condition(&refused, "Valid").unwrap()["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(
         message.contains("pod-security.kubernetes.io/enforce=baseline")
             && message.contains(&format!(
@@ -253,108 +245,4 @@ async fn a_namespace_without_pod_security_restricted_runs_nothing_until_it_is_la
     .await;
     assert!(started.elapsed() < Duration::from_secs(30));
     operator.stop().await;
-}
-
-const LEASE_NAMESPACE: &str = "opstack-system";
-
-async fn holder(admin: &Client) -> Option<String> {
-    Api::<Lease>::namespaced(admin.clone(), LEASE_NAMESPACE)
-        .get_opt("opstack-operator")
-        .await
-        .expect("read the Lease")
-        .and_then(|lease| lease.spec)
-        .and_then(|spec| spec.holder_identity)
-}
-
-async fn wait_for_holder(admin: &Client, identity: &str) -> Duration {
-    let started = Instant::now();
-    while holder(admin).await.as_deref() != Some(identity) {
-        assert!(
-            started.elapsed() < TIMEOUT,
-            "{identity} never held the Lease; holder {:?}",
-            holder(admin).await
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    started.elapsed()
-}
-
-async fn replica(namespace: &str, identity: &str) -> Operator {
-    Operator::start_with(
-        control_plane(),
-        Settings {
-            namespaces: vec![namespace.to_string()],
-            leader_election: Some(LeaseSettings::new(LEASE_NAMESPACE, identity)),
-            ..Settings::default()
-        },
-    )
-    .await
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_standby_reconciles_within_15_seconds_of_the_leaders_death_and_at_once_after_a_release() {
-    let control_plane = control_plane();
-    let admin = control_plane.admin_client();
-    let namespace = control_plane.create_test_namespace("leader").await;
-    let a = replica(&namespace, "replica-a").await;
-    wait_for_holder(&admin, "replica-a").await;
-    let b = replica(&namespace, "replica-b").await;
-    network_and_sequencer(&admin, &namespace).await;
-    assert!(b.context.health.is_standby());
-    assert_eq!(
-        b.context.reconciles.get("OpNode"),
-        0,
-        "the standby reconciled"
-    );
-    assert!(
-        a.context
-            .metrics_text()
-            .contains("opstack_operator_leader 1")
-    );
-    assert!(
-        b.context
-            .metrics_text()
-            .contains("opstack_operator_leader 0")
-    );
-    assert_eq!(b.context.health.ready().0, 200, "a standby is ready");
-    assert_eq!(
-        a.context.health.ready(),
-        (200, "ok: 5 kinds listed\n".to_string()),
-        "the leader is ready"
-    );
-
-    // The leader dies mid-term (no release); a change made right after is the standby's.
-    a.kill().await;
-    let died = Instant::now();
-    apply_yaml(
-        &admin,
-        &devnet_subset(|_, name| name == "devnet-replica"),
-        Some(&namespace),
-    )
-    .await;
-    wait_for_condition(
-        &admin,
-        &namespace,
-        "OpNode",
-        "devnet-replica",
-        "Applied",
-        "True",
-        None,
-    )
-    .await;
-    let took = died.elapsed();
-    eprintln!("the standby reconciled {took:?} after the leader died");
-    assert!(took <= Duration::from_secs(15), "took {took:?}");
-    assert_eq!(holder(&admin).await.as_deref(), Some("replica-b"));
-
-    // A leader that stops releases the Lease: the next takes it at its first try.
-    b.stop().await;
-    assert_eq!(holder(&admin).await, None, "the Lease was not released");
-    let c = replica(&namespace, "replica-c").await;
-    let took = wait_for_holder(&admin, "replica-c").await;
-    assert!(
-        took <= Duration::from_secs(3),
-        "took {took:?} after a release"
-    );
-    c.stop().await;
 }

@@ -147,7 +147,7 @@ async fn renders_holding_all_their_memory_at_once_stay_under_the_operators_limit
     let started = Instant::now();
     network_and_sequencer(&admin, &other).await;
     let other_took = started.elapsed();
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
 
     let peak = peak_resident_bytes();
     let limit = deployment_memory_limit();

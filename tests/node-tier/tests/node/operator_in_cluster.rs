@@ -6,7 +6,6 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, Secret, Service};
 use kube::api::{Api, DeleteParams, ListParams};
 use kube::{Client, ResourceExt};
@@ -16,39 +15,8 @@ use serde_json::Value;
 use crate::cluster::*;
 use crate::workload::{wait_for_condition_within, workload_chain};
 
-/// The replica holding the operator's Lease (the one running the controllers), once Ready.
-async fn leader_pod(admin: &Client) -> Pod {
-    let leases = Api::<Lease>::namespaced(admin.clone(), OPERATOR_NAMESPACE);
-    let started = std::time::Instant::now();
-    loop {
-        let holder = leases
-            .get_opt("opstack-operator")
-            .await
-            .ok()
-            .flatten()
-            .and_then(|lease| lease.spec)
-            .and_then(|spec| spec.holder_identity);
-        if let Some(holder) = holder {
-            let pod = pods::wait_ready(admin, OPERATOR_NAMESPACE, &holder, POD_TIMEOUT).await;
-            return pod;
-        }
-        assert!(
-            started.elapsed() < POD_TIMEOUT,
-            "no replica holds the Lease opstack-operator"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
-
-/// The Lease's holder now, if any.
-async fn lease_holder(admin: &Client) -> Option<String> {
-    Api::<Lease>::namespaced(admin.clone(), OPERATOR_NAMESPACE)
-        .get_opt("opstack-operator")
-        .await
-        .ok()
-        .flatten()
-        .and_then(|lease| lease.spec)
-        .and_then(|spec| spec.holder_identity)
+async fn operator_pod(admin: &Client) -> Pod {
+    pods::wait_ready_selected(admin, OPERATOR_NAMESPACE, OPERATOR_SELECTOR, POD_TIMEOUT).await
 }
 
 fn restarts(pod: &Pod) -> i32 {
@@ -80,8 +48,7 @@ fn assert_json_logs_without_refusals(logs: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_operator_from_deploy_runs_ready_logs_json_serves_metrics_and_survives_its_leader_being_killed()
- {
+async fn the_operator_from_deploy_runs_ready_logs_json_serves_metrics_and_survives_being_killed() {
     let cluster = cluster();
     operator();
     let admin = cluster.admin_client();
@@ -99,7 +66,7 @@ async fn the_operator_from_deploy_runs_ready_logs_json_serves_metrics_and_surviv
         POD_TIMEOUT,
     )
     .await;
-    let pod = leader_pod(&admin).await;
+    let pod = operator_pod(&admin).await;
     assert_eq!(
         restarts(&pod),
         0,
@@ -116,8 +83,7 @@ async fn the_operator_from_deploy_runs_ready_logs_json_serves_metrics_and_surviv
     ]);
     assert_json_logs_without_refusals(&logs);
 
-    // /metrics through its Service, by DNS name, from a pod; the Service reaches either
-    // replica, and only the leader reconciles, so each pod is asked by its own address too.
+    // /metrics through its Service, by DNS name, from a pod.
     let client = client_pod(&admin, &namespace).await;
     let url = format!(
         "http://opstack-operator-metrics.{OPERATOR_NAMESPACE}.svc.cluster.local:8080/metrics"
@@ -125,67 +91,10 @@ async fn the_operator_from_deploy_runs_ready_logs_json_serves_metrics_and_surviv
     let metrics = get_from_client(&admin, &namespace, &client, &url)
         .await
         .expect("/metrics through the Service");
-    assert!(metrics.contains("opstack_operator_leader "), "{metrics}");
-    let replicas = Api::<Pod>::namespaced(admin.clone(), OPERATOR_NAMESPACE)
-        .list(&ListParams::default().labels(OPERATOR_SELECTOR))
-        .await
-        .unwrap()
-        .items;
-    assert_eq!(replicas.len(), 2, "the Deployment runs two replicas");
-    for replica in &replicas {
-        let ip = replica
-            .status
-            .as_ref()
-            .and_then(|s| s.pod_ip.clone())
-            .expect("a pod IP");
-        let leads = replica.name_any() == pod.name_any();
-        let get = |path: &str| {
-            let url = format!("http://{ip}:8080/{path}");
-            let (admin, namespace, client) = (admin.clone(), namespace.clone(), client.clone());
-            async move { get_from_client(&admin, &namespace, &client, &url).await }
-        };
-        let metrics = get("metrics").await.expect("/metrics of a replica");
-        assert!(
-            metrics.contains(&format!("opstack_operator_leader {}", u8::from(leads))),
-            "{}: {metrics}",
-            replica.name_any()
-        );
-        if leads {
-            assert!(
-                metrics
-                    .contains("opstack_operator_reconciles_total{kind=\"OpNode\",result=\"ok\"}"),
-                "{metrics}"
-            );
-        }
-        // The probes' endpoints, as the kubelet asks them.
-        for (path, says) in [
-            (
-                "healthz",
-                if leads {
-                    "ok: 5 controllers running"
-                } else {
-                    "ok: standby"
-                },
-            ),
-            (
-                "readyz",
-                if leads {
-                    "ok: 5 kinds listed"
-                } else {
-                    "ok: standby"
-                },
-            ),
-        ] {
-            let body = get(path)
-                .await
-                .unwrap_or_else(|e| panic!("/{path} of {}: {e}", replica.name_any()));
-            assert!(
-                body.contains(says),
-                "{} /{path}: {body}",
-                replica.name_any()
-            );
-        }
-    }
+    assert!(
+        metrics.contains("opstack_operator_reconciles_total{kind=\"OpNode\",result=\"ok\"}"),
+        "{metrics}"
+    );
 
     // Killed mid-reconcile: new CRs are being worked on when the pod dies.
     let names: Vec<String> = (0..6).map(|index| format!("node-k{index}")).collect();
@@ -207,7 +116,7 @@ async fn the_operator_from_deploy_runs_ready_logs_json_serves_metrics_and_surviv
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let killed = leader_pod(&admin).await;
+    let killed = operator_pod(&admin).await;
     Api::<Pod>::namespaced(admin.clone(), OPERATOR_NAMESPACE)
         .delete(
             &killed.name_any(),
@@ -218,28 +127,18 @@ async fn the_operator_from_deploy_runs_ready_logs_json_serves_metrics_and_surviv
         )
         .await
         .expect("kill the operator pod");
-    // The standby takes the Lease over: within the lease duration and one retry (9 s) of
-    // the leader's last renewal, and the goal is 15 s.
     let started = std::time::Instant::now();
-    let took_over = loop {
-        if lease_holder(&admin)
-            .await
-            .is_some_and(|holder| holder != killed.name_any())
-        {
-            break started.elapsed();
+    let replacement = loop {
+        let pod = operator_pod(&admin).await;
+        if pod.uid() != killed.uid() {
+            break pod;
         }
         assert!(
             started.elapsed() < POD_TIMEOUT,
-            "the standby never took the Lease over"
+            "no replacement operator pod"
         );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(250)).await;
     };
-    eprintln!("in-cluster: the standby took over {took_over:?} after the leader was killed");
-    assert!(
-        took_over <= Duration::from_secs(15),
-        "the standby took over after {took_over:?}"
-    );
-    let replacement = leader_pod(&admin).await;
     for name in &names {
         wait_for_condition_within(
             &admin,

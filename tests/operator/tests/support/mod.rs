@@ -215,14 +215,9 @@ impl Operator {
             .await
             .expect("load the bundled plugins");
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let run = controller::run(context.clone(), async move {
+        let task = tokio::spawn(controller::run(context.clone(), async move {
             let _ = stopped.await;
-        });
-        let task = tokio::spawn(async move {
-            if let Err(error) = run.await {
-                eprintln!("the operator stopped: {error}");
-            }
-        });
+        }));
         Operator {
             context,
             stop: Some(stop),
@@ -281,14 +276,6 @@ pub fn condition<'a>(cr: &'a Value, type_: &str) -> Option<&'a Value> {
         .as_array()?
         .iter()
         .find(|c| c["type"] == type_)
-}
-
-/// The message of the CR's condition `type_` (empty when it has none).
-pub fn condition_message(cr: &Value, type_: &str) -> String {
-    condition(cr, type_)
-        .and_then(|c| c["message"].as_str())
-        .unwrap_or_default()
-        .to_string()
 }
 
 /// Waits until `kind/name` has condition `type_` with `status` (and `reason`, if given).
