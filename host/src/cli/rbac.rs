@@ -248,6 +248,8 @@ pub fn run(args: &RbacArgs, out: &mut impl Write) -> Result<(), RbacError> {
 
 #[cfg(test)]
 mod tests {
+    use serde::Deserialize;
+
     use super::*;
 
     fn kinds(yaml: &str) -> Vec<String> {
@@ -262,7 +264,6 @@ mod tests {
             })
             .collect()
     }
-    use serde::Deserialize;
 
     #[test]
     fn a_namespaced_install_has_nothing_cluster_scoped() {

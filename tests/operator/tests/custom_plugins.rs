@@ -176,13 +176,6 @@ fn provenance(children: &BTreeMap<String, Value>, instance: &str) -> BTreeMap<St
         .collect()
 }
 
-fn message(cr: &Value, type_: &str) -> String {
-    condition(cr, type_)
-        .and_then(|c| c["message"].as_str())
-        .unwrap_or_default()
-        .to_string()
-}
-
 /// Waits until every child of `instance` says it was rendered by `id`, and there is at least
 /// one; then until the operator is quiet.
 async fn wait_rendered_by(operator: &Operator, admin: &Client, namespace: &str, id: &str) {
@@ -235,7 +228,7 @@ async fn assert_render_refused(
     let ready = condition(&cr, "Ready").expect("Ready");
     assert_eq!(ready["status"], "False", "{namespace}: {ready}");
     assert_eq!(ready["reason"], reason, "{namespace}: {ready}");
-    let text = message(&cr, "Rendered");
+    let text = condition_message(&cr, "Rendered");
     for detail in details {
         assert!(
             text.contains(detail),
@@ -279,7 +272,10 @@ async fn the_example_policy_blocks_a_violating_node_and_allows_a_complying_one()
         Some("PluginsLoaded"),
     )
     .await;
-    eprintln!("PluginsReady: {}", message(&network, "PluginsReady"));
+    eprintln!(
+        "PluginsReady: {}",
+        condition_message(&network, "PluginsReady")
+    );
     let sequencer = wait_for_sequencer(&admin, &namespace, "Applied", "True", None).await;
     assert_eq!(
         condition(&sequencer, "Rendered").unwrap()["status"],
@@ -311,7 +307,7 @@ async fn the_example_policy_blocks_a_violating_node_and_allows_a_complying_one()
         condition(&replica, "Ready").unwrap()["reason"],
         "PolicyViolation"
     );
-    let text = message(&replica, "Rendered");
+    let text = condition_message(&replica, "Rendered");
     assert!(
         text.starts_with(&format!(
             "policy {policy_id} refused the rendered objects: StatefulSet/devnet-replica: op-reth-minimum-memory: "
@@ -348,7 +344,7 @@ async fn the_example_policy_blocks_a_violating_node_and_allows_a_complying_one()
     )
     .await;
     assert!(
-        !message(&cr, "Rendered").contains("op-reth-minimum-memory"),
+        !condition_message(&cr, "Rendered").contains("op-reth-minimum-memory"),
         "the complying op-reth was reported"
     );
     let metrics = operator.context.metrics_text();
@@ -399,7 +395,7 @@ async fn the_example_renderer_output_is_applied_with_its_provenance() {
     )
     .await;
     let cr = wait_for_sequencer(&admin, &namespace, "Applied", "True", None).await;
-    let rendered = message(&cr, "Rendered");
+    let rendered = condition_message(&cr, "Rendered");
     assert!(rendered.contains(&id), "Rendered: {rendered}");
     wait_rendered_by(&operator, &admin, &namespace, &id).await;
 
@@ -462,7 +458,7 @@ async fn config_map_bytes_swapped_without_the_digest_change_nothing_and_say_why(
         Some("PluginDigestMismatch"),
     )
     .await;
-    let why = message(&network, "PluginsReady");
+    let why = condition_message(&network, "PluginsReady");
     let (pinned, found) = (sha256_hex(&bundled), sha256_hex(&swapped));
     for part in ["spec.plugins.opNode.renderer", PLUGINS, &pinned, &found] {
         assert!(
@@ -637,7 +633,7 @@ async fn a_new_renderer_with_its_digest_is_applied_without_restart_after_its_sha
         Some("DiffReported"),
     )
     .await;
-    assert!(message(&cr, "Rendered").contains(&new_id));
+    assert!(condition_message(&cr, "Rendered").contains(&new_id));
     assert_eq!(condition(&cr, "Ready").unwrap()["reason"], "PodsNotReady");
     // The same operator did it all.
     assert!(!operator.task.is_finished(), "the operator stopped");
@@ -688,7 +684,10 @@ async fn require_approval_waits_for_the_approved_digest() {
         Some("AwaitingApproval"),
     )
     .await;
-    eprintln!("RendererChanged: {}", message(&changed, "RendererChanged"));
+    eprintln!(
+        "RendererChanged: {}",
+        condition_message(&changed, "RendererChanged")
+    );
     let event = wait_for_renderer_changed(&admin, &namespace, &new_id).await;
     let note = event["note"].as_str().unwrap();
     assert!(
@@ -851,7 +850,7 @@ async fn contain(case: &Case) {
             Some(case.reason),
         )
         .await;
-        let why = message(&network, "PluginsReady");
+        let why = condition_message(&network, "PluginsReady");
         for (what, part) in [("field", field), ("ConfigMap", config_map)] {
             assert!(
                 why.contains(part),
@@ -869,7 +868,7 @@ async fn contain(case: &Case) {
         &before,
     )
     .await;
-    eprintln!("{}: {}", case.name, message(&cr, "Rendered"));
+    eprintln!("{}: {}", case.name, condition_message(&cr, "Rendered"));
     operator.stop().await;
 }
 
@@ -1111,7 +1110,7 @@ async fn a_failing_policy_blocks_the_apply_unless_its_failure_policy_is_ignore()
     .await;
     let sequencer =
         wait_for_sequencer(&admin, &namespace, "Rendered", "True", Some("Rendered")).await;
-    let rendered = message(&sequencer, "Rendered");
+    let rendered = condition_message(&sequencer, "Rendered");
     assert!(
         rendered.contains("failurePolicy: Ignore") && rendered.contains(&policy_id),
         "{rendered}"
@@ -1246,7 +1245,7 @@ async fn a_chains_uploaded_renderer_cannot_take_over_select_mount_or_impersonate
             Some(reason),
         )
         .await;
-        let text = message(&cr, "Rendered");
+        let text = condition_message(&cr, "Rendered");
         for detail in details {
             assert!(
                 text.contains(detail),

@@ -198,10 +198,7 @@ async fn a_namespace_without_pod_security_restricted_runs_nothing_until_it_is_la
         Some("NamespaceNotRestricted"),
     )
     .await;
-    let message = condition(&refused, "Valid").unwrap()["message"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let message = condition_message(&refused, "Valid");
     assert!(
         message.contains("pod-security.kubernetes.io/enforce=baseline")
             && message.contains(&format!(

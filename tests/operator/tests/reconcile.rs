@@ -1130,10 +1130,7 @@ async fn a_wrong_l1_chain_id_gives_contracts_discovered_false_with_wrong_chain_i
         Some("WrongChainId"),
     )
     .await;
-    let message = condition(&cr, "ContractsDiscovered").unwrap()["message"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let message = condition_message(&cr, "ContractsDiscovered");
     assert!(message.contains("spec.l1ChainID"), "{message}");
     assert_eq!(
         condition(&cr, "L1Connected").unwrap()["reason"],
@@ -1252,10 +1249,7 @@ async fn a_contract_changed_on_l1_after_pinning_is_reported_with_an_event_and_no
         Some("PinnedValueChanged"),
     )
     .await;
-    let message = condition(&cr, "ContractsDiscovered").unwrap()["message"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let message = condition_message(&cr, "ContractsDiscovered");
     assert!(
         message.contains("unsafeBlockSignerAddr")
             && message.contains(&new_signer.to_checksum(None)),
@@ -1330,10 +1324,7 @@ async fn a_manual_network_still_has_its_given_addresses_checked_on_l1() {
         Some("NoCode"),
     )
     .await;
-    let message = condition(&cr, "ContractsDiscovered").unwrap()["message"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let message = condition_message(&cr, "ContractsDiscovered");
     assert!(message.contains("disputeGameFactoryAddr"), "{message}");
     assert_eq!(
         cr["status"]["networkInfo"]["discoveredContracts"]["disputeGameFactoryAddr"],

@@ -92,10 +92,7 @@ async fn a_fork_days_away_that_the_pinned_images_stop_at_requires_an_upgrade_unt
         Some("UpgradeRequired"),
     )
     .await;
-    let message = condition(&cr, "UpgradeReady").unwrap()["message"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let message = condition_message(&cr, "UpgradeReady");
     let lagoon_time = k8s_openapi::jiff::Timestamp::from_second(lagoon)
         .unwrap()
         .to_string();

@@ -278,6 +278,14 @@ pub fn condition<'a>(cr: &'a Value, type_: &str) -> Option<&'a Value> {
         .find(|c| c["type"] == type_)
 }
 
+/// The message of the CR's condition `type_` (empty when it has none).
+pub fn condition_message(cr: &Value, type_: &str) -> String {
+    condition(cr, type_)
+        .and_then(|c| c["message"].as_str())
+        .unwrap_or_default()
+        .to_string()
+}
+
 /// Waits until `kind/name` has condition `type_` with `status` (and `reason`, if given).
 pub async fn wait_for_condition(
     client: &Client,
